@@ -1,0 +1,24 @@
+# The two commands a user needs: `make demo` and `make test`. Both install what is missing.
+PY := .venv/bin/python
+NETNS := scripts/in-netns.sh
+
+.PHONY: setup demo test lint typecheck unit gi-events clean
+
+setup:
+	@scripts/bootstrap.sh
+
+demo: setup
+	@$(NETNS) $(PY) -m aiogstwebrtc demo
+
+test: setup lint typecheck
+	$(NETNS) $(PY) -m pytest -q
+	AIOGST_LOOP=gi-events $(NETNS) $(PY) -m pytest -q tests/core -m "not slow"
+
+lint: setup
+	.venv/bin/ruff check aiogstwebrtc tests examples
+
+typecheck: setup
+	.venv/bin/mypy
+
+clean:
+	rm -rf .venv *.egg-info test-artifacts .pytest_cache .mypy_cache .ruff_cache

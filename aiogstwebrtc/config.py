@@ -1,0 +1,104 @@
+"""``Configuration``: how a peer connection is set up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+__all__ = ["Configuration", "IceServer"]
+
+BUNDLE_POLICIES = ("balanced", "max-compat", "max-bundle")
+ICE_TRANSPORT_POLICIES = ("all", "relay")
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """A STUN or TURN server, as in the browser's ``RTCIceServer``."""
+
+    urls: str | Sequence[str]
+    username: str | None = None
+    credential: str | None = None
+
+    def url_list(self) -> list[str]:
+        """``urls`` as a list."""
+        return [self.urls] if isinstance(self.urls, str) else list(self.urls)
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """Settings of a :class:`~aiogstwebrtc.PeerConnection`.
+
+    - ``ice_servers``: STUN/TURN servers; none by default (no traffic leaves your hosts).
+    - ``bundle_policy``: ``"max-bundle"`` (default), ``"balanced"`` or ``"max-compat"``.
+    - ``ice_transport_policy``: ``"all"`` or ``"relay"``.
+    - ``local_addresses``: extra addresses for ICE to gather, e.g. ``["127.0.0.1"]`` for
+      loopback-only connections (libnice skips loopback otherwise).
+    - ``operation_timeout``: seconds any single operation may take before
+      :class:`~aiogstwebrtc.errors.OperationTimeoutError`.
+    - ``init_data_channel``: the seed's Solution 2, an early ``"control"`` data channel.
+    - ``strategy``: how promises are driven: ``"asyncio"`` (default), ``"sync"``,
+      ``"callback"`` or ``"gi-events"`` (see :mod:`aiogstwebrtc.strategies`).
+    - ``ice_tcp``: also gather TCP candidates (off by default).
+
+    libnice's UPnP is always off.
+    """
+
+    ice_servers: Sequence[IceServer | Mapping[str, Any] | str] = field(default_factory=list)
+    bundle_policy: str = "max-bundle"
+    ice_transport_policy: str = "all"
+    local_addresses: Sequence[str] | None = None
+    operation_timeout: float = 10.0
+    init_data_channel: bool = False
+    strategy: str = "asyncio"
+    ice_tcp: bool = False
+
+    def __post_init__(self) -> None:
+        if self.bundle_policy not in BUNDLE_POLICIES:
+            raise ValueError(f"bundle_policy must be one of {BUNDLE_POLICIES}")
+        if self.ice_transport_policy not in ICE_TRANSPORT_POLICIES:
+            raise ValueError(f"ice_transport_policy must be one of {ICE_TRANSPORT_POLICIES}")
+        if not self.operation_timeout > 0:
+            raise ValueError("operation_timeout must be positive")
+        from .strategies import STRATEGIES
+
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
+        self.stun_and_turn()  # validates the servers
+
+    def servers(self) -> list[IceServer]:
+        """``ice_servers`` normalised to :class:`IceServer` objects."""
+        result = []
+        for server in self.ice_servers:
+            if isinstance(server, IceServer):
+                result.append(server)
+            elif isinstance(server, str):
+                result.append(IceServer(server))
+            elif isinstance(server, Mapping) and "urls" in server:
+                result.append(
+                    IceServer(server["urls"], server.get("username"), server.get("credential"))
+                )
+            else:
+                raise ValueError(f"invalid ICE server {server!r}")
+        return result
+
+    def stun_and_turn(self) -> tuple[str | None, list[str]]:
+        """webrtcbin's ``stun-server`` URI and its ``turn-server`` URIs."""
+        stun: str | None = None
+        turn: list[str] = []
+        for server in self.servers():
+            for url in server.url_list():
+                scheme, _, rest = url.partition(":")
+                rest = rest.lstrip("/").split("?", 1)[0]
+                if scheme == "stun" and rest:
+                    stun = stun or f"stun://{rest}"
+                elif scheme in ("turn", "turns") and rest:
+                    user = quote(server.username or "", safe="")
+                    password = quote(server.credential or "", safe="")
+                    turn.append(f"{scheme}://{user}:{password}@{rest}")
+                else:
+                    raise ValueError(f"unsupported ICE server URL {url!r}")
+        return stun, turn

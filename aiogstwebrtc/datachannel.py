@@ -1,0 +1,372 @@
+"""``DataChannel``: send, receive, async iteration and backpressure on a webrtcbin channel."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .events import EventEmitter
+from .errors import ClosedError, InvalidStateError, MessageTooLargeError, WebRTCError
+from .glibloop import resolve_future
+from .gst import GLib, GstWebRTC
+from .promises import bounded_wait, mark_gstreamer_callback
+from .tracing import trace
+
+if TYPE_CHECKING:
+    from .glibloop import GLibLoop
+
+__all__ = ["DEFAULT_BUFFERED_AMOUNT_LOW_THRESHOLD", "MAX_MESSAGE_SIZE", "DataChannel"]
+
+log = logging.getLogger(__name__)
+
+#: webrtcbin 1.22 refuses larger messages.
+MAX_MESSAGE_SIZE = 65536
+#: ``drain()`` waits while more than this many bytes are queued (settable per channel).
+DEFAULT_BUFFERED_AMOUNT_LOW_THRESHOLD = 1 << 20
+
+Message = str | bytes
+
+
+class _ChannelEvents(EventEmitter):
+    """A channel's events; a new ``message`` handler first gets the queued messages."""
+
+    _event_names = frozenset({"open", "message", "close", "error", "bufferedamountlow"})
+
+    def __init__(self, channel: DataChannel) -> None:
+        super().__init__()
+        self._channel = channel
+
+    def _handler_added(self, event: str) -> None:
+        if event == "message" and self._channel._queue:
+            self._channel._loop.call_soon(self.flush_messages)
+
+    def flush_messages(self) -> None:
+        """Hand queued messages to the ``message`` handlers, in order."""
+        queue = self._channel._queue
+        while queue and self.has_handlers("message"):
+            self.emit("message", queue.popleft())
+
+
+class DataChannel:
+    """A WebRTC data channel (``RTCDataChannel``) backed by webrtcbin.
+
+    Incoming messages go to ``"message"`` handlers when there are any, otherwise they wait
+    in a queue for :meth:`recv` / ``async for`` — none is dropped. Events: ``open``,
+    ``message``, ``close``, ``error``, ``bufferedamountlow``. Handlers run on the asyncio thread.
+    """
+
+    def __init__(
+        self,
+        channel: GstWebRTC.WebRTCDataChannel,
+        loop: asyncio.AbstractEventLoop,
+        glib: GLibLoop,
+    ) -> None:
+        self._events = _ChannelEvents(self)
+        self._channel: GstWebRTC.WebRTCDataChannel | None = channel
+        self._loop = loop
+        self._glib = glib
+        self._label: str = channel.get_property("label") or ""
+        self._ordered: bool = bool(channel.get_property("ordered"))
+        self._protocol: str = channel.get_property("protocol") or ""
+        self._negotiated: bool = bool(channel.get_property("negotiated"))
+        retransmits = channel.get_property("max-retransmits")
+        lifetime = channel.get_property("max-packet-lifetime")
+        self._max_retransmits: int | None = retransmits if retransmits >= 0 else None
+        self._max_packet_lifetime: int | None = lifetime if lifetime >= 0 else None
+        self._id: int = channel.get_property("id")
+        self._ready_state = "connecting"
+        self._threshold = DEFAULT_BUFFERED_AMOUNT_LOW_THRESHOLD
+        channel.set_property("buffered-amount-low-threshold", self._threshold)
+        self._queue: collections.deque[Message] = collections.deque()
+        self._recv_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._open_waiters: list[asyncio.Future[None]] = []
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._close_waiters: list[asyncio.Future[None]] = []
+        self._error: WebRTCError | None = None
+        self._handler_ids: list[int] = [
+            channel.connect("on-open", mark_gstreamer_callback(self._gst_on_open)),
+            channel.connect("on-close", mark_gstreamer_callback(self._gst_on_close)),
+            channel.connect("on-error", mark_gstreamer_callback(self._gst_on_error)),
+            channel.connect("on-message-string", mark_gstreamer_callback(self._gst_on_string)),
+            channel.connect("on-message-data", mark_gstreamer_callback(self._gst_on_data)),
+            channel.connect(
+                "on-buffered-amount-low", mark_gstreamer_callback(self._gst_on_low)
+            ),
+        ]
+        state = channel.get_property("ready-state")
+        if state == GstWebRTC.WebRTCDataChannelState.OPEN:
+            self._post(self._on_open, self._id)
+
+    # --- properties --------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """The channel's label."""
+        return self._label
+
+    @property
+    def id(self) -> int | None:
+        """The SCTP stream id, or None until the channel is negotiated."""
+        return self._id if self._id >= 0 else None
+
+    @property
+    def ordered(self) -> bool:
+        """True when messages are delivered in order."""
+        return self._ordered
+
+    @property
+    def protocol(self) -> str:
+        """The sub-protocol name given at creation."""
+        return self._protocol
+
+    @property
+    def negotiated(self) -> bool:
+        """True when the channel was negotiated out of band (both sides created it by id)."""
+        return self._negotiated
+
+    @property
+    def max_retransmits(self) -> int | None:
+        """Retransmissions allowed per message, or None for reliable delivery."""
+        return self._max_retransmits
+
+    @property
+    def max_packet_lifetime(self) -> int | None:
+        """Milliseconds a message may be retransmitted for, or None."""
+        return self._max_packet_lifetime
+
+    @property
+    def ready_state(self) -> str:
+        """``connecting``, ``open``, ``closing`` or ``closed``."""
+        return self._ready_state
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes queued by :meth:`send` and not yet handed to the network."""
+        channel = self._channel
+        if channel is None:
+            return 0
+        return int(channel.get_property("buffered-amount"))
+
+    @property
+    def buffered_amount_low_threshold(self) -> int:
+        """:meth:`drain` returns once :attr:`buffered_amount` is at or below this."""
+        return self._threshold
+
+    @buffered_amount_low_threshold.setter
+    def buffered_amount_low_threshold(self, value: int) -> None:
+        if not isinstance(value, int) or value < 0:
+            raise ValueError("buffered_amount_low_threshold must be a non-negative int")
+        self._threshold = value
+        if self._channel is not None:
+            self._channel.set_property("buffered-amount-low-threshold", value)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Any = None) -> Any:
+        """Register an event handler (``@channel.on("message")`` works as a decorator)."""
+        return self._events.on(event, handler)
+
+    def off(self, event: str, handler: Any) -> None:
+        """Remove an event handler."""
+        self._events.off(event, handler)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Send ``data`` (text or binary) to the remote peer.
+
+        Raises :class:`MessageTooLargeError` over 64 KiB, :class:`InvalidStateError` before the
+        channel is open and :class:`ClosedError` after it closed.
+        """
+        if self._ready_state != "open" or self._channel is None:
+            if self._ready_state == "connecting":
+                raise InvalidStateError(f"data channel {self._label!r} is not open yet")
+            raise ClosedError(f"data channel {self._label!r} is {self._ready_state}")
+        if isinstance(data, str):
+            size = len(data.encode())
+        elif isinstance(data, bytes | bytearray | memoryview):
+            data = bytes(data)
+            size = len(data)
+        else:
+            raise TypeError(f"data must be str or bytes, not {type(data).__name__}")
+        if size > MAX_MESSAGE_SIZE:
+            raise MessageTooLargeError(
+                f"message of {size} bytes is over the {MAX_MESSAGE_SIZE}-byte limit"
+            )
+        try:
+            if isinstance(data, str):
+                self._channel.send_string_full(data)
+            else:
+                self._channel.send_data_full(GLib.Bytes.new(data))
+        except GLib.Error as exc:
+            if "too large" in exc.message:
+                raise MessageTooLargeError(exc.message) from exc
+            raise ClosedError(f"data channel {self._label!r}: {exc.message}") from exc
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until :attr:`buffered_amount` is at or below the low threshold."""
+        while self.buffered_amount > self._threshold:
+            if self._ready_state == "closed":
+                raise ClosedError(f"data channel {self._label!r} closed with data queued")
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            if self.buffered_amount <= self._threshold:  # crossed before we registered
+                self._drain_waiters.remove(waiter)
+                break
+            if timeout is None:
+                await waiter
+            else:
+                await bounded_wait(waiter, timeout, "drain", lambda: self._ready_state)
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    async def recv(self) -> str | bytes:
+        """The next message; raises :class:`ClosedError` once closed and nothing is left."""
+        while not self._queue:
+            if self._ready_state == "closed":
+                raise self._error or ClosedError(f"data channel {self._label!r} is closed")
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._recv_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._recv_waiters:
+                    self._recv_waiters.remove(waiter)
+        return self._queue.popleft()
+
+    def __aiter__(self) -> DataChannel:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        try:
+            return await self.recv()
+        except ClosedError:
+            if self._error is not None:
+                raise
+            raise StopAsyncIteration from None
+
+    # --- opening and closing -----------------------------------------------------------------
+
+    async def wait_open(self, timeout: float = 10.0) -> None:
+        """Return once the channel is open; :class:`OperationTimeoutError` after ``timeout``."""
+        if self._ready_state == "open":
+            return
+        if self._ready_state in ("closing", "closed"):
+            raise ClosedError(f"data channel {self._label!r} is {self._ready_state}")
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._open_waiters.append(waiter)
+        await bounded_wait(waiter, timeout, f"opening data channel {self._label!r}",
+                           lambda: self._ready_state)
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Close the channel and wait (up to ``timeout``) for it to be closed. Safe twice."""
+        channel = self._channel
+        if self._ready_state == "closed" or channel is None:
+            return
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._close_waiters.append(waiter)
+        if self._ready_state != "closing":
+            self._ready_state = "closing"
+            await self._glib.call(channel.close)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            log.warning("data channel %r did not confirm close; closing locally", self._label)
+            self._on_closed(None)
+
+    # --- called by the peer connection -------------------------------------------------------
+
+    def _detach(self) -> None:
+        """Disconnect from GStreamer (GLib thread): no signal reaches this object afterwards."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            for handler_id in self._handler_ids:
+                channel.disconnect(handler_id)
+            self._handler_ids.clear()
+
+    def _on_closed(self, error: WebRTCError | None) -> None:
+        """Mark closed and wake every waiter (asyncio thread)."""
+        if self._ready_state == "closed":
+            return
+        if error is not None and self._error is None:
+            self._error = error
+        self._ready_state = "closed"
+        closed = ClosedError(f"data channel {self._label!r} is closed")
+        for waiter in self._open_waiters + self._drain_waiters:
+            resolve_future(waiter, error=error or closed)
+            if waiter.done() and not waiter.cancelled():
+                waiter.exception()
+        for waiter in list(self._recv_waiters) + self._close_waiters:
+            resolve_future(waiter)
+        self._open_waiters.clear()
+        self._drain_waiters.clear()
+        self._close_waiters.clear()
+        self._events.emit("close")
+
+    # --- GStreamer threads -> asyncio --------------------------------------------------------
+
+    def _post(self, fn: Any, *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            log.debug("asyncio loop closed; data channel event dropped")
+
+    def _gst_on_open(self, channel: Any) -> None:
+        trace(f"data channel {self._label!r} on-open")
+        self._post(self._on_open, channel.get_property("id"))
+
+    def _gst_on_close(self, _channel: Any) -> None:
+        trace(f"data channel {self._label!r} on-close")
+        self._post(self._on_closed, None)
+
+    def _gst_on_error(self, _channel: Any, error: Any) -> None:
+        message = error.message if isinstance(error, GLib.Error) else str(error)
+        trace(f"data channel {self._label!r} on-error")
+        self._post(self._on_error, message)
+
+    def _gst_on_string(self, _channel: Any, text: str | None) -> None:
+        self._post(self._on_message, text or "")
+
+    def _gst_on_data(self, _channel: Any, data: GLib.Bytes | None) -> None:
+        self._post(self._on_message, b"" if data is None else data.get_data())
+
+    def _gst_on_low(self, _channel: Any) -> None:
+        self._post(self._on_low)
+
+    # --- asyncio thread ----------------------------------------------------------------------
+
+    def _on_open(self, stream_id: int) -> None:
+        if self._ready_state != "connecting":
+            return
+        self._id = stream_id
+        self._ready_state = "open"
+        for waiter in self._open_waiters:
+            resolve_future(waiter)
+        self._open_waiters.clear()
+        self._events.emit("open")
+
+    def _on_error(self, message: str) -> None:
+        error = WebRTCError(f"data channel {self._label!r}: {message}")
+        self._error = error
+        self._events.emit("error", error)
+
+    def _on_message(self, message: Message) -> None:
+        if self._events.has_handlers("message") and not self._queue:
+            self._events.emit("message", message)
+            return
+        self._queue.append(message)
+        if self._recv_waiters:
+            resolve_future(self._recv_waiters.popleft())
+        elif self._events.has_handlers("message"):
+            self._events.flush_messages()
+
+    def _on_low(self) -> None:
+        for waiter in self._drain_waiters:
+            resolve_future(waiter)
+        self._drain_waiters.clear()
+        self._events.emit("bufferedamountlow")
+
+    def __repr__(self) -> str:
+        return f"<DataChannel {self._label!r} id={self.id} {self._ready_state}>"

@@ -1,0 +1,217 @@
+"""The GLib side of the library: where every call into GStreamer runs.
+
+By default one dedicated thread per process runs a ``GLib.MainLoop`` on its own
+``GLib.MainContext``; it starts when the first peer connection needs it and stops when the last
+one releases it. When the running asyncio loop is PyGObject's ``gi.events`` GLib loop, asyncio
+already iterates a GLib context: no thread is started and the same code runs inline.
+
+Results travel back to asyncio only through ``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .gst import GLib
+
+__all__ = ["GLibLoop", "InlineGLibLoop", "ThreadedGLibLoop", "acquire_glib_loop", "resolve_future"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def resolve_future(
+    future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None
+) -> None:
+    """Set ``future``'s outcome unless it is already done (call on the future's loop)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def deliver(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Any],
+    result: Any = None,
+    error: BaseException | None = None,
+) -> None:
+    """From any thread: resolve ``future`` on its loop, waking it at once."""
+    try:
+        loop.call_soon_threadsafe(resolve_future, future, result, error)
+    except RuntimeError:
+        log.debug("asyncio loop closed before a result could be delivered")
+
+
+class GLibLoop:
+    """Where GStreamer calls run; see :class:`ThreadedGLibLoop` and :class:`InlineGLibLoop`."""
+
+    context: GLib.MainContext
+
+    def in_glib_thread(self) -> bool:
+        """True when the caller runs on this loop's GLib thread."""
+        raise NotImplementedError
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the GLib thread later; errors are logged."""
+
+        def run() -> bool:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("error in a call scheduled on the GLib thread")
+            return GLib.SOURCE_REMOVE
+
+        source = GLib.idle_source_new()
+        source.set_priority(GLib.PRIORITY_DEFAULT)
+        source.set_callback(lambda *_: run())
+        source.attach(self.context)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the GLib thread and return its result (or raise its error)."""
+        if self.in_glib_thread():
+            return fn(*args)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def run() -> None:
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # forwarded, never swallowed
+                deliver(loop, future, error=exc)
+            else:
+                deliver(loop, future, result)
+
+        self.call_soon(run)
+        return await future
+
+    def call_sync(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Run ``fn(*args)`` on the GLib thread and block until done (not from asyncio code)."""
+        if self.in_glib_thread():
+            return fn(*args)
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((fn(*args), None))
+            except BaseException as exc:
+                outcome.append((None, exc))
+            finally:
+                done.set()
+
+        self.call_soon(run)
+        if not done.wait(timeout):
+            raise TimeoutError(f"GLib thread did not run {fn!r} within {timeout} s")
+        result, error = outcome[0]
+        if error is not None:
+            raise error
+        return result  # type: ignore[no-any-return]
+
+    def release(self) -> None:
+        """Give back a reference taken with :func:`acquire_glib_loop`."""
+
+
+class ThreadedGLibLoop(GLibLoop):
+    """A thread running a GLib main loop on its own context, shared by reference count."""
+
+    _lock = threading.Lock()
+    _instance: ThreadedGLibLoop | None = None
+
+    def __init__(self) -> None:
+        self.context = GLib.MainContext.new()
+        self._loop = GLib.MainLoop.new(self.context, False)
+        self._users = 0
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aiogstwebrtc-glib", daemon=True)
+
+    def _run(self) -> None:
+        self.context.push_thread_default()
+        try:
+            idle = GLib.idle_source_new()
+            idle.set_callback(lambda *_: self._started.set() or GLib.SOURCE_REMOVE)
+            idle.attach(self.context)
+            self._loop.run()
+        finally:
+            self.context.pop_thread_default()
+            log.debug("GLib thread stopped")
+
+    def in_glib_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    @classmethod
+    def acquire(cls) -> ThreadedGLibLoop:
+        """Return the process's GLib thread, starting it if needed, and count one more user."""
+        with cls._lock:
+            instance = cls._instance
+            if instance is None:
+                instance = cls()
+                instance._thread.start()
+                if not instance._started.wait(10):
+                    raise RuntimeError("the GLib thread did not start")
+                log.debug("GLib thread started")
+                cls._instance = instance
+            instance._users += 1
+            return instance
+
+    def release(self) -> None:
+        cls = type(self)
+        with cls._lock:
+            self._users -= 1
+            if self._users > 0 or cls._instance is not self:
+                return
+            cls._instance = None
+        self.stop()
+
+    def stop(self) -> None:
+        """Quit the loop and join the thread (safe from any thread but the GLib one)."""
+        self.call_soon(self._loop.quit)
+        if not self.in_glib_thread():
+            self._thread.join(10)
+
+
+class InlineGLibLoop(GLibLoop):
+    """The asyncio loop *is* a GLib loop (``gi.events``): GStreamer calls run inline."""
+
+    def __init__(self, context: GLib.MainContext, thread: threading.Thread) -> None:
+        self.context = context
+        self._thread = thread
+
+    def in_glib_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+
+_inline_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, InlineGLibLoop] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def gi_events_context(loop: asyncio.AbstractEventLoop) -> GLib.MainContext | None:
+    """The GLib context a ``gi.events`` asyncio loop iterates, or None for other loops."""
+    try:
+        from gi.events import GLibEventLoop
+    except ImportError:
+        return None
+    if isinstance(loop, GLibEventLoop):
+        context: GLib.MainContext = loop._context
+        return context
+    return None
+
+
+def acquire_glib_loop(loop: asyncio.AbstractEventLoop) -> GLibLoop:
+    """The GLib loop to use from asyncio ``loop``; call ``release()`` on it when done."""
+    context = gi_events_context(loop)
+    if context is None:
+        return ThreadedGLibLoop.acquire()
+    inline = _inline_loops.get(loop)
+    if inline is None:
+        inline = InlineGLibLoop(context, threading.current_thread())
+        _inline_loops[loop] = inline
+    return inline

@@ -1,0 +1,189 @@
+"""GStreamer import, initialisation, feature probes and the GStreamer 1.22 workarounds."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import itertools
+import logging
+import random
+import threading
+from typing import Any
+
+from .errors import MissingComponentError
+
+__all__ = [
+    "GLib",
+    "GObject",
+    "Gst",
+    "GstSdp",
+    "GstWebRTC",
+    "SctpAssociationIds",
+    "configure_ice_agent",
+    "element_available",
+    "ensure_init",
+    "make_element",
+    "versions",
+]
+
+log = logging.getLogger(__name__)
+
+try:
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstSdp", "1.0")
+    gi.require_version("GstWebRTC", "1.0")
+    from gi.repository import GLib, GObject, Gst, GstSdp, GstWebRTC
+except (ImportError, ValueError) as exc:  # pragma: no cover - depends on the machine
+    raise MissingComponentError(
+        f"GStreamer introspection data is missing ({exc}); install the Debian packages "
+        "gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 "
+        "and PyGObject"
+    ) from exc
+
+#: Debian package that provides each element the library may use.
+ELEMENT_PACKAGES: dict[str, str] = {
+    "webrtcbin": "gstreamer1.0-plugins-bad",
+    "nicesrc": "gstreamer1.0-nice",
+    "dtlssrtpenc": "gstreamer1.0-plugins-bad",
+    "srtpenc": "gstreamer1.0-plugins-bad",
+    "sctpenc": "gstreamer1.0-plugins-bad",
+    "rtpbin": "gstreamer1.0-plugins-good",
+    "vp8enc": "gstreamer1.0-plugins-good",
+    "vp8dec": "gstreamer1.0-plugins-good",
+    "vp9enc": "gstreamer1.0-plugins-good",
+    "vp9dec": "gstreamer1.0-plugins-good",
+    "x264enc": "gstreamer1.0-plugins-ugly",
+    "openh264enc": "gstreamer1.0-plugins-bad",
+    "avdec_h264": "gstreamer1.0-libav",
+    "opusenc": "gstreamer1.0-plugins-base",
+    "opusdec": "gstreamer1.0-plugins-base",
+    "videotestsrc": "gstreamer1.0-plugins-base",
+    "audiotestsrc": "gstreamer1.0-plugins-base",
+}
+
+_init_lock = threading.Lock()
+_initialised = False
+
+
+def ensure_init() -> None:
+    """Call ``Gst.init`` once per process (without it webrtcbin cannot be made)."""
+    global _initialised
+    if _initialised:
+        return
+    with _init_lock:
+        if not _initialised:
+            Gst.init(None)
+            _initialised = True
+
+
+def element_available(name: str) -> bool:
+    """True when the GStreamer element factory ``name`` is installed."""
+    ensure_init()
+    return Gst.ElementFactory.find(name) is not None
+
+
+def make_element(factory: str, name: str | None = None) -> Gst.Element:
+    """Create an element or raise :class:`MissingComponentError` naming its Debian package."""
+    ensure_init()
+    element = Gst.ElementFactory.make(factory, name)
+    if element is None:
+        package = ELEMENT_PACKAGES.get(factory, "a GStreamer plugin package")
+        raise MissingComponentError(
+            f"GStreamer element {factory!r} is not available: install {package}"
+        )
+    return element
+
+
+def versions() -> dict[str, str]:
+    """Versions of GStreamer, PyGObject, GLib and libnice (when found)."""
+    ensure_init()
+    result = {
+        "gstreamer": ".".join(str(n) for n in Gst.version()),
+        "pygobject": ".".join(str(n) for n in gi.version_info),
+        "glib": f"{GLib.MAJOR_VERSION}.{GLib.MINOR_VERSION}.{GLib.MICRO_VERSION}",
+    }
+    plugin = Gst.Registry.get().find_plugin("nice")
+    if plugin is not None:
+        result["libnice-plugin"] = plugin.get_version()
+    return result
+
+
+# --- the ice-agent reference (1.22) ------------------------------------------------------------
+
+_gobject_lib: Any = None
+
+
+def _g_object_ref(obj: GObject.Object) -> None:
+    global _gobject_lib
+    if _gobject_lib is None:
+        lib = ctypes.CDLL(ctypes.util.find_library("gobject-2.0") or "libgobject-2.0.so.0")
+        lib.g_object_ref.restype = ctypes.c_void_p
+        lib.g_object_ref.argtypes = [ctypes.c_void_p]
+        ctypes.pythonapi.PyCapsule_GetPointer.restype = ctypes.c_void_p
+        ctypes.pythonapi.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        _gobject_lib = lib
+    pointer = ctypes.pythonapi.PyCapsule_GetPointer(obj.__gpointer__, None)
+    _gobject_lib.g_object_ref(pointer)
+
+
+def read_ice_agent(webrtcbin: Gst.Element) -> GObject.Object:
+    """Read webrtcbin's ``ice-agent`` without stealing webrtcbin's reference.
+
+    On 1.22 the agent is still floating when first read: PyGObject sinks that floating
+    reference and drops it with the wrapper, freeing the agent under webrtcbin. When the
+    wrapper is the only owner we give webrtcbin its reference back.
+    """
+    ice = webrtcbin.get_property("ice-agent")
+    if ice.__grefcount__ == 1:
+        _g_object_ref(ice)
+        log.debug("ice-agent reference restored (GStreamer 1.22 floating-reference bug)")
+    return ice
+
+
+def configure_ice_agent(
+    webrtcbin: Gst.Element, local_addresses: list[str], *, ice_tcp: bool = False
+) -> None:
+    """Turn libnice's UPnP off, choose TCP candidates, add local addresses (``127.0.0.1``)."""
+    ice = read_ice_agent(webrtcbin)
+    if ice.find_property("ice-tcp") is not None:
+        ice.set_property("ice-tcp", ice_tcp)
+    agent = ice.get_property("agent")
+    if agent is not None and agent.find_property("upnp") is not None:
+        agent.set_property("upnp", False)
+    for address in local_addresses:
+        if not ice.emit("add-local-ip-address", address):
+            raise ValueError(f"webrtcbin refused local address {address!r}")
+
+
+# --- unique SCTP association ids (1.22) ---------------------------------------------------------
+
+
+class SctpAssociationIds:
+    """Hands out SCTP association ids unique within this process.
+
+    webrtcbin picks them at random and the SCTP elements share associations process-wide by
+    id, so two peer connections in one process can collide and stall.
+    """
+
+    _lock = threading.Lock()
+    _in_use: set[int] = set()
+    _counter = itertools.count(random.randrange(1, 65535))
+
+    @classmethod
+    def acquire(cls) -> int:
+        """Reserve an id not used by any other live peer connection of this process."""
+        with cls._lock:
+            for _ in range(65535):
+                candidate = next(cls._counter) % 65535 + 1
+                if candidate not in cls._in_use:
+                    cls._in_use.add(candidate)
+                    return candidate
+        raise RuntimeError("no free SCTP association id")
+
+    @classmethod
+    def release(cls, association_id: int) -> None:
+        """Give an id back."""
+        with cls._lock:
+            cls._in_use.discard(association_id)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what aiogstwebrtc needs on Debian 12, doing nothing that is already done.
+#   scripts/bootstrap.sh            system packages + .venv with the package and test extras
+#   BOOTSTRAP_EXTRAS=bench scripts/bootstrap.sh   other extras
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+
+APT_PACKAGES=(
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
+  libgirepository1.0-dev libcairo2-dev pkg-config gcc
+  python3-dev python3-venv iproute2 util-linux
+)
+if [ -n "${BOOTSTRAP_APT_EXTRA:-}" ]; then
+  # shellcheck disable=SC2206
+  APT_PACKAGES+=(${BOOTSTRAP_APT_EXTRA})
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing apt packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+extras="${BOOTSTRAP_EXTRAS:-test}"
+stamp=".venv/.bootstrap-$(echo "$extras" | tr ',' '-')"
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv"
+  "$PY" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: installing aiogstwebrtc[$extras] into .venv (PyGObject builds from source)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[$extras]"
+  touch "$stamp"
+fi
