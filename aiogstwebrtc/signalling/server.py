@@ -1,0 +1,383 @@
+"""The signalling server: an aiohttp websocket endpoint around a :class:`.router.Router`.
+
+It speaks GStreamer's ``webrtcsink``/``webrtcsrc`` protocol, so ``gstwebrtc-api`` pages,
+``webrtcsink``/``webrtcsrc`` and :class:`.client.SignallingClient` can all use it::
+
+    async with SignallingServer(port=0) as server:
+        print(server.url)          # ws://127.0.0.1:<port>/
+        ...
+
+The websocket lives at ``/``; :meth:`SignallingServer.add_static` serves a directory
+(for example the demo page) over HTTP on the same port. Each connection gets its own
+bounded send queue and writer task, so a slow or stuck peer only ever loses its own
+connection. The routing rules are in :mod:`.router`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import ssl
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from aiogstwebrtc.errors import InvalidStateError
+
+from .protocol import MAX_MESSAGE_SIZE, ErrorMessage, dumps
+from .router import Outgoing, Router
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "SignallingServer"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+"""Listen on loopback unless told otherwise."""
+
+DEFAULT_PORT = 8443
+"""The port GStreamer's own signalling server and ``webrtcsink`` default to."""
+
+_CLOSE_TIMEOUT = 2.0
+
+
+class _Connection:
+    """One websocket peer: a bounded queue of texts and the task writing them in order."""
+
+    def __init__(
+        self, peer_id: str, ws: web.WebSocketResponse, request: web.Request, queue_size: int
+    ) -> None:
+        self.peer_id = peer_id
+        self.ws = ws
+        self.request = request
+        self.dropped = False
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
+        self._writer = asyncio.create_task(self._write_loop(), name=f"signalling-send-{peer_id}")
+
+    def send(self, text: str) -> None:
+        """Queue ``text``; a peer that lets its queue fill up is disconnected."""
+        if self.dropped:
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("peer %s does not read its messages: disconnecting it", self.peer_id)
+            self.drop("send queue full")
+
+    async def _write_loop(self) -> None:
+        while True:
+            text = await self._queue.get()
+            if text is None:
+                return
+            try:
+                await self.ws.send_str(text)
+            except Exception as exc:  # the socket went away: the reader notices and cleans up
+                log.debug("sending to peer %s failed: %r", self.peer_id, exc)
+                self.dropped = True
+                return
+
+    def drop(self, reason: str) -> None:
+        """Abort the connection at once (from any task, never blocking).
+
+        A graceful close would wait behind the data the peer does not read; worse,
+        cancelling a send blocked in aiohttp's drain cancels a future shared by every
+        writer of the socket. Aborting makes the pending send and the reader fail, and
+        the connection's handler cleans up as for any disconnect.
+        """
+        if self.dropped:
+            return
+        self.dropped = True
+        log.debug("aborting the connection of peer %s: %s", self.peer_id, reason)
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def close(self, code: int = WSCloseCode.OK, reason: str = "") -> None:
+        """Close the websocket, aborting the transport if the peer does not answer."""
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await self.ws.close(code=code, message=reason.encode())
+        except Exception as exc:  # TimeoutError included
+            log.debug("closing peer %s cleanly failed (%r): aborting", self.peer_id, exc)
+            transport = self.request.transport
+            if transport is not None:
+                transport.abort()
+
+    async def finish(self) -> None:
+        """Let queued texts go out (briefly), then stop the writer task."""
+        if not self._writer.done():
+            try:
+                self._queue.put_nowait(None)
+            except asyncio.QueueFull:
+                self.drop("send queue full at disconnect")
+            _, pending = await asyncio.wait({self._writer}, timeout=_CLOSE_TIMEOUT)
+            if pending:
+                self.drop("send queue not drained at disconnect")
+                await asyncio.wait(pending, timeout=_CLOSE_TIMEOUT)
+
+
+class SignallingServer:
+    """WebRTC signalling server speaking GStreamer's webrtcsink protocol over aiohttp.
+
+    ``token``: when set, a websocket must present it as ``?token=...`` or
+    ``Authorization: Bearer ...`` (compared in constant time) or it gets HTTP 401.
+    ``allowed_origins``: when set, a websocket whose ``Origin`` header is not listed
+    gets HTTP 403; requests without ``Origin`` (non-browser peers such as webrtcsink)
+    pass unless ``allow_missing_origin`` is false.
+    ``heartbeat``: seconds between pings; a peer that does not answer within half of
+    it is dropped (None disables). ``max_message_size``: larger texts get an ``error``
+    reply and the connection stays; texts over four times that close the connection.
+    ``max_peers`` caps connections (HTTP 503 beyond), ``max_sessions_per_peer``
+    caps sessions per peer, ``send_queue_size`` caps messages waiting for one slow peer.
+    ``static``: ``{url_prefix: directory}`` served over HTTP (see :meth:`add_static`).
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        token: str | None = None,
+        allowed_origins: Iterable[str] | None = None,
+        allow_missing_origin: bool = True,
+        heartbeat: float | None = 20.0,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        max_peers: int = 1000,
+        max_sessions_per_peer: int = 64,
+        send_queue_size: int = 512,
+        static: Mapping[str, str | os.PathLike[str]] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if token is not None and not token:
+            raise ValueError("token must not be empty (use None to disable authentication)")
+        self.host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._token_digest = None if token is None else _digest(token)
+        self._allowed_origins = None if allowed_origins is None else frozenset(allowed_origins)
+        self._allow_missing_origin = allow_missing_origin
+        self._heartbeat = heartbeat
+        self._max_peers = max_peers
+        self._send_queue_size = send_queue_size
+        self._ssl_context = ssl_context
+        self._router = Router(
+            max_sessions_per_peer=max_sessions_per_peer, max_message_size=max_message_size
+        )
+        self._ws_limit = max(4 * max_message_size, 1024 * 1024)
+        self._connections: dict[str, _Connection] = {}
+        self._index: Path | None = None
+        self._app = web.Application()
+        self._app.router.add_get("/", self._handle_root)
+        self._runner: web.AppRunner | None = None
+        self._stopping = False
+        for prefix, directory in (static or {}).items():
+            self.add_static(directory, prefix=prefix)
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp application: add extra routes to it before :meth:`start`."""
+        return self._app
+
+    @property
+    def router(self) -> Router:
+        """The routing state (peers and sessions), for inspection."""
+        return self._router
+
+    def add_static(self, directory: str | os.PathLike[str], *, prefix: str = "/") -> None:
+        """Serve the files of ``directory`` under ``prefix`` over HTTP; call before start.
+
+        With ``prefix="/"``, a plain HTTP ``GET /`` returns ``directory/index.html`` while a
+        websocket upgrade on ``/`` still reaches the signalling endpoint.
+        """
+        if self._runner is not None:
+            raise InvalidStateError("add_static() must be called before start()")
+        path = Path(directory)
+        if not path.is_dir():
+            raise ValueError(f"{path} is not a directory")
+        if not prefix.startswith("/"):
+            raise ValueError(f"prefix must start with '/', got {prefix!r}")
+        if prefix == "/" and (path / "index.html").is_file():
+            self._index = path / "index.html"
+        self._app.router.add_static(prefix, path, follow_symlinks=False)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._runner is not None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful after starting with ``port=0``)."""
+        if self._port is None:
+            raise InvalidStateError("the server is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The websocket URL peers connect to, e.g. ``ws://127.0.0.1:8443/``."""
+        scheme = "wss" if self._ssl_context is not None else "ws"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}/"
+
+    @property
+    def peer_count(self) -> int:
+        """How many peers are connected."""
+        return len(self._connections)
+
+    async def start(self) -> int:
+        """Listen on ``host``/``port`` and return the bound port."""
+        if self._runner is not None:
+            raise InvalidStateError("the server is already started")
+        self._stopping = False
+        runner = web.AppRunner(
+            self._app, handle_signals=False, access_log=None, shutdown_timeout=_CLOSE_TIMEOUT
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._requested_port, ssl_context=self._ssl_context)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        address = runner.addresses[0]
+        self._port = int(address[1])
+        log.info("signalling server listening on %s", self.url)
+        return self._port
+
+    async def stop(self) -> None:
+        """Close every peer connection and stop listening; safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self._stopping = True
+        connections = list(self._connections.values())
+        await asyncio.gather(
+            *(c.close(WSCloseCode.GOING_AWAY, "server shutdown") for c in connections),
+            return_exceptions=True,
+        )
+        await runner.cleanup()
+        self._port = None
+        log.info("signalling server stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self._token_digest is None:
+            return True
+        supplied: list[str] = request.query.getall("token", [])
+        auth = request.headers.get("Authorization", "")
+        scheme, _, credentials = auth.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            supplied.append(credentials.strip())
+        ok = False
+        for candidate in supplied[:4]:
+            ok |= hmac.compare_digest(_digest(candidate), self._token_digest)
+        return ok
+
+    def _origin_allowed(self, request: web.Request) -> bool:
+        if self._allowed_origins is None:
+            return True
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return self._allow_missing_origin
+        return origin in self._allowed_origins
+
+    async def _handle_root(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            heartbeat=self._heartbeat, max_msg_size=self._ws_limit, autoping=True
+        )
+        if not ws.can_prepare(request).ok:
+            if self._index is not None:
+                return web.FileResponse(self._index)
+            return web.Response(text="aiogstwebrtc signalling server: open a websocket here\n")
+        remote = request.remote
+        if not self._authorized(request):
+            log.info("refused a websocket from %s: missing or wrong token", remote)
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="signalling"'})
+        if not self._origin_allowed(request):
+            log.info(
+                "refused a websocket from %s: origin %r not allowed",
+                remote,
+                request.headers.get("Origin"),
+            )
+            raise web.HTTPForbidden(text="origin not allowed\n")
+        if self._stopping or len(self._connections) >= self._max_peers:
+            log.info("refused a websocket from %s: server full or stopping", remote)
+            raise web.HTTPServiceUnavailable(text="signalling server full\n")
+        await ws.prepare(request)
+        await self._serve(ws, request)
+        return ws
+
+    # ------------------------------------------------------------------ websocket
+
+    async def _serve(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+        peer_id, welcome = self._router.connect()
+        conn = _Connection(peer_id, ws, request, self._send_queue_size)
+        self._connections[peer_id] = conn
+        log.debug("peer %s connected from %s", peer_id, request.remote)
+        self._deliver(welcome)
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    self._receive(peer_id, msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    details = "invalid message: binary frames are not supported, send JSON text"
+                    self._deliver([(peer_id, ErrorMessage(details=details))])
+                elif msg.type is WSMsgType.ERROR:
+                    log.debug("peer %s: websocket error %r", peer_id, ws.exception())
+                    break
+        finally:
+            del self._connections[peer_id]
+            try:
+                self._deliver(self._router.disconnect(peer_id))
+            except Exception:
+                log.exception("cleaning up after peer %s failed", peer_id)
+            await conn.finish()
+            if not ws.closed:
+                await conn.close(WSCloseCode.GOING_AWAY)
+            log.debug("peer %s disconnected (code %s)", peer_id, ws.close_code)
+
+    def _receive(self, peer_id: str, text: str) -> None:
+        try:
+            out = self._router.receive(peer_id, text)
+        except Exception:  # a bug must not take the server down: log it, tell the peer
+            log.exception("handling a message from peer %s failed", peer_id)
+            out = [(peer_id, ErrorMessage(details="internal server error"))]
+        self._deliver(out)
+
+    def _deliver(self, out: list[Outgoing]) -> None:
+        texts: dict[int, str] = {}
+        for peer_id, message in out:
+            conn = self._connections.get(peer_id)
+            if conn is None:
+                continue
+            text = texts.get(id(message))
+            if text is None:
+                text = texts[id(message)] = dumps(message)
+            conn.send(text)
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()

@@ -1,0 +1,159 @@
+"""Helpers for the signalling tests: a counter id factory, raw websocket peers, servers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import aiohttp
+
+from aiogstwebrtc.signalling import (
+    ServerMessage,
+    SignallingServer,
+    parse_server_message,
+)
+
+T = TypeVar("T")
+WAIT = 5.0  # seconds any single expected event may take before a test fails
+
+OFFER_SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+ANSWER_SDP = "v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+CANDIDATE = "candidate:1 1 UDP 2122252543 127.0.0.1 40000 typ host"
+
+
+def counter_ids(prefix: str = "id") -> Callable[[], str]:
+    """An id factory returning ``prefix1``, ``prefix2``, ... (readable router tests)."""
+    numbers = itertools.count(1)
+    return lambda: f"{prefix}{next(numbers)}"
+
+
+@asynccontextmanager
+async def running_server(**kwargs: Any) -> AsyncIterator[SignallingServer]:
+    """A started server on 127.0.0.1, an ephemeral port, stopped afterwards."""
+    kwargs.setdefault("port", 0)
+    server = SignallingServer("127.0.0.1", **kwargs)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+class RawPeer:
+    """A websocket peer sending arbitrary text: for junk and protocol-level tests."""
+
+    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.http = http
+        self.ws = ws
+        self.peer_id = ""
+
+    @classmethod
+    async def connect(cls, url: str, **kwargs: Any) -> RawPeer:
+        """Connect and read the welcome."""
+        http = aiohttp.ClientSession()
+        try:
+            ws = await http.ws_connect(url, **kwargs)
+        except BaseException:
+            await http.close()
+            raise
+        peer = cls(http, ws)
+        welcome = await peer.recv_json()
+        assert welcome["type"] == "welcome", welcome
+        peer.peer_id = welcome["peerId"]
+        return peer
+
+    async def send(self, obj: Any) -> None:
+        """Send ``obj`` as JSON text (or as is when it is already a string)."""
+        await self.ws.send_str(obj if isinstance(obj, str) else json.dumps(obj))
+
+    async def recv_text(self, timeout: float = WAIT) -> str:
+        """The next text message (pings seen with ``autoping=False`` are skipped)."""
+        async with asyncio.timeout(timeout):
+            for _ in range(1000):
+                msg = await self.ws.receive()
+                if msg.type not in (aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG):
+                    break
+        assert msg.type is aiohttp.WSMsgType.TEXT, (msg.type, msg.data)
+        assert isinstance(msg.data, str)
+        return msg.data
+
+    async def recv_json(self, timeout: float = WAIT) -> dict[str, Any]:
+        """The next text message, decoded."""
+        value = json.loads(await self.recv_text(timeout))
+        assert isinstance(value, dict)
+        return value
+
+    async def recv(self, timeout: float = WAIT) -> ServerMessage:
+        """The next message, parsed and validated as a server message."""
+        return parse_server_message(await self.recv_text(timeout))
+
+    async def expect_error(self, contains: str = "", timeout: float = WAIT) -> str:
+        """The next message must be an ``error``; return its details."""
+        reply = await self.recv_json(timeout)
+        assert reply["type"] == "error", reply
+        assert contains in reply["details"], reply
+        return str(reply["details"])
+
+    async def request(self, obj: Any) -> dict[str, Any]:
+        """Send ``obj`` and return the next message."""
+        await self.send(obj)
+        return await self.recv_json()
+
+    async def register(self, *roles: str, meta: dict[str, Any] | None = None) -> None:
+        """``setPeerStatus`` and consume the echo."""
+        echo = await self.request({"type": "setPeerStatus", "roles": list(roles), "meta": meta})
+        assert echo == {
+            "type": "peerStatusChanged",
+            "peerId": self.peer_id,
+            "roles": list(roles),
+            "meta": meta,
+        }, echo
+
+    async def wait_closed(self, timeout: float = WAIT) -> int | None:
+        """Read until the server closes the socket; return the close code."""
+        async with asyncio.timeout(timeout):
+            for _ in range(100_000):
+                msg = await self.ws.receive()
+                if msg.type is aiohttp.WSMsgType.CLOSE:
+                    return int(msg.data)  # the server's code (close_code may say 1006 if
+                    # the server closed the TCP connection before our close reply)
+                if msg.type in (
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.ERROR,
+                ):
+                    return self.ws.close_code
+        raise AssertionError("the socket never closed")
+
+    async def close(self) -> None:
+        """Close the socket and its HTTP session."""
+        await self.ws.close()
+        await self.http.close()
+
+
+@asynccontextmanager
+async def raw_peers(url: str, count: int, **kwargs: Any) -> AsyncIterator[list[RawPeer]]:
+    """``count`` connected raw peers, closed afterwards."""
+    peers = list(await asyncio.gather(*(RawPeer.connect(url, **kwargs) for _ in range(count))))
+    try:
+        yield peers
+    finally:
+        await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+
+
+async def start_raw_session(consumer: RawPeer, producer: RawPeer) -> str:
+    """Consumer asks ``producer`` for a session; check both notices; return the session id."""
+    started = await consumer.request({"type": "startSession", "peerId": producer.peer_id})
+    assert started["type"] == "sessionStarted", started
+    assert started["peerId"] == producer.peer_id
+    request = await producer.recv_json()
+    assert request == {
+        "type": "startSession",
+        "peerId": consumer.peer_id,
+        "sessionId": started["sessionId"],
+    }, request
+    return str(started["sessionId"])
