@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import aiohttp
+import aiohttp.web
 
 from aiogstwebrtc.signalling import (
     ServerMessage,
@@ -157,3 +158,38 @@ async def start_raw_session(consumer: RawPeer, producer: RawPeer) -> str:
         "sessionId": started["sessionId"],
     }, request
     return str(started["sessionId"])
+
+
+StubHandler = Callable[[aiohttp.web.WebSocketResponse], Any]
+
+
+@asynccontextmanager
+async def stub_server(handler: StubHandler) -> AsyncIterator[str]:
+    """A bare websocket server running ``await handler(ws)`` per connection; yields its URL.
+
+    For client tests that need a server misbehaving on purpose (silent, rude, foreign).
+    """
+    web = aiohttp.web
+
+    async def serve(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await handler(ws)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", serve)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"ws://127.0.0.1:{runner.addresses[0][1]}/"
+    finally:
+        await runner.cleanup()
+
+
+async def drain(ws: aiohttp.web.WebSocketResponse) -> None:
+    """Read and ignore everything until the peer closes."""
+    async for _ in ws:
+        pass
