@@ -40,6 +40,7 @@ from aiogstwebrtc.events import EventEmitter
 
 from .protocol import (
     MAX_MESSAGE_SIZE,
+    MAX_META_SIZE,
     ClientMessage,
     ConsumerList,
     EndSession,
@@ -347,7 +348,9 @@ class SignallingClient(EventEmitter):
         there unless ``listener`` is among the roles.
         """
         message = SetPeerStatus(
-            roles=coerce_roles(roles), meta=parse_meta(meta), peer_id=self._peer_id
+            roles=coerce_roles(roles),
+            meta=parse_meta(meta, max_size=MAX_META_SIZE),
+            peer_id=self._peer_id,
         )
         if not confirm:
             await self.send(message)

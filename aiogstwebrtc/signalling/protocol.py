@@ -51,6 +51,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_MESSAGE_SIZE",
     "MAX_META_DEPTH",
+    "MAX_META_SIZE",
     "ClientMessage",
     "ConsumerList",
     "EndSession",
@@ -90,6 +91,10 @@ MAX_ID_LENGTH = 256
 
 MAX_META_DEPTH = 16
 """Deepest nesting accepted inside a ``meta`` object."""
+
+MAX_META_SIZE = 8 * 1024
+"""Largest ``meta`` a peer may register, in bytes of JSON: the server repeats it to every
+listener, so a big one would multiply traffic (``gstwebrtc-api`` only needs a name)."""
 
 Meta: TypeAlias = dict[str, Any]
 """A peer's free-form ``meta`` JSON object (``gstwebrtc-api`` labels producers by ``name``)."""
@@ -558,7 +563,7 @@ def _parse_set_protocol_version(obj: Mapping[str, Any]) -> SetProtocolVersion:
 def _parse_set_peer_status(obj: Mapping[str, Any]) -> SetPeerStatus:
     return SetPeerStatus(
         roles=parse_roles(obj.get("roles"), "roles"),
-        meta=parse_meta(obj.get("meta"), "meta"),
+        meta=parse_meta(obj.get("meta"), "meta", max_size=MAX_META_SIZE),
         peer_id=_optional_id(obj, "peerId"),
     )
 
@@ -692,8 +697,11 @@ def coerce_roles(roles: Iterable[PeerRole | str]) -> tuple[PeerRole, ...]:
     return parse_roles([str(r) for r in roles])
 
 
-def parse_meta(value: object, where: str = "meta") -> Meta | None:
-    """Validate ``meta``: a JSON object nested at most :data:`MAX_META_DEPTH` deep, or null."""
+def parse_meta(value: object, where: str = "meta", *, max_size: int | None = None) -> Meta | None:
+    """Validate ``meta``: a JSON object nested at most :data:`MAX_META_DEPTH` deep, or null.
+
+    With ``max_size``, its compact JSON form must not be longer than that many bytes.
+    """
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -707,6 +715,13 @@ def parse_meta(value: object, where: str = "meta") -> Meta | None:
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+    if max_size is not None:
+        try:
+            size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(f"{where} is not JSON: {_short(str(exc))}") from None
+        if size > max_size:
+            raise ProtocolError(f"{where} is {size} bytes of JSON, over the limit of {max_size}")
     return value
 
 

@@ -47,16 +47,27 @@ _CLOSE_TIMEOUT = 2.0
 
 
 class _Connection:
-    """One websocket peer: a bounded queue of texts and the task writing them in order."""
+    """One websocket peer: a bounded queue of texts and the task writing them in order.
+
+    The queue is bounded in messages and in characters; a peer letting either fill up
+    (it does not read) is dropped.
+    """
 
     def __init__(
-        self, peer_id: str, ws: web.WebSocketResponse, request: web.Request, queue_size: int
+        self,
+        peer_id: str,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        queue_size: int,
+        queue_chars: int,
     ) -> None:
         self.peer_id = peer_id
         self.ws = ws
         self.request = request
         self.dropped = False
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
+        self._queued_chars = 0
+        self._max_queued_chars = queue_chars
         self._writer = asyncio.create_task(self._write_loop(), name=f"signalling-send-{peer_id}")
 
     def send(self, text: str) -> None:
@@ -64,16 +75,21 @@ class _Connection:
         if self.dropped:
             return
         try:
+            if self._queued_chars + len(text) > self._max_queued_chars:
+                raise asyncio.QueueFull
             self._queue.put_nowait(text)
         except asyncio.QueueFull:
             log.warning("peer %s does not read its messages: disconnecting it", self.peer_id)
             self.drop("send queue full")
+            return
+        self._queued_chars += len(text)
 
     async def _write_loop(self) -> None:
         while True:
             text = await self._queue.get()
             if text is None:
                 return
+            self._queued_chars -= len(text)
             try:
                 await self.ws.send_str(text)
             except Exception as exc:  # the socket went away: the reader notices and cleans up
@@ -128,12 +144,15 @@ class SignallingServer:
     ``Authorization: Bearer ...`` (compared in constant time) or it gets HTTP 401.
     ``allowed_origins``: when set, a websocket whose ``Origin`` header is not listed
     gets HTTP 403; requests without ``Origin`` (non-browser peers such as webrtcsink)
-    pass unless ``allow_missing_origin`` is false.
+    pass unless ``allow_missing_origin`` is false, and so do same-origin pages (those
+    served by this server, ``Origin`` matching ``Host``) unless ``allow_same_origin`` is
+    false: ``allowed_origins=()`` admits only this server's own pages and non-browsers.
     ``heartbeat``: seconds between pings; a peer that does not answer within half of
     it is dropped (None disables). ``max_message_size``: larger texts get an ``error``
     reply and the connection stays; texts over four times that close the connection.
     ``max_peers`` caps connections (HTTP 503 beyond), ``max_sessions_per_peer``
-    caps sessions per peer, ``send_queue_size`` caps messages waiting for one slow peer.
+    caps sessions per peer, ``send_queue_size`` and ``send_queue_chars`` cap what may wait
+    for one slow peer before it is dropped.
     ``static``: ``{url_prefix: directory}`` served over HTTP (see :meth:`add_static`).
     """
 
@@ -145,11 +164,13 @@ class SignallingServer:
         token: str | None = None,
         allowed_origins: Iterable[str] | None = None,
         allow_missing_origin: bool = True,
+        allow_same_origin: bool = True,
         heartbeat: float | None = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
         max_peers: int = 1000,
         max_sessions_per_peer: int = 64,
         send_queue_size: int = 512,
+        send_queue_chars: int = 8 * 1024 * 1024,
         static: Mapping[str, str | os.PathLike[str]] | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -161,9 +182,11 @@ class SignallingServer:
         self._token_digest = None if token is None else _digest(token)
         self._allowed_origins = None if allowed_origins is None else frozenset(allowed_origins)
         self._allow_missing_origin = allow_missing_origin
+        self._allow_same_origin = allow_same_origin
         self._heartbeat = heartbeat
         self._max_peers = max_peers
         self._send_queue_size = send_queue_size
+        self._send_queue_chars = send_queue_chars
         self._ssl_context = ssl_context
         self._router = Router(
             max_sessions_per_peer=max_sessions_per_peer, max_message_size=max_message_size
@@ -302,7 +325,10 @@ class SignallingServer:
         origin = request.headers.get("Origin")
         if origin is None:
             return self._allow_missing_origin
-        return origin in self._allowed_origins
+        if origin in self._allowed_origins:
+            return True
+        own = f"{request.scheme}://{request.host}"
+        return self._allow_same_origin and origin.lower() == own.lower()
 
     async def _handle_root(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
@@ -334,7 +360,7 @@ class SignallingServer:
 
     async def _serve(self, ws: web.WebSocketResponse, request: web.Request) -> None:
         peer_id, welcome = self._router.connect()
-        conn = _Connection(peer_id, ws, request, self._send_queue_size)
+        conn = _Connection(peer_id, ws, request, self._send_queue_size, self._send_queue_chars)
         self._connections[peer_id] = conn
         log.debug("peer %s connected from %s", peer_id, request.remote)
         self._deliver(welcome)

@@ -197,6 +197,10 @@ BAD_CLIENT_TEXT: list[tuple[str, str]] = [
         "nested deeper than 16",
     ),
     ('{"type":"setPeerStatus","roles":[],"peerId":5}', "'peerId' must be a string, got 5"),
+    (
+        '{"type":"setPeerStatus","roles":[],"meta":{"pad":"' + "x" * 9000 + '"}}',
+        "over the limit of 8192",
+    ),
     # startSession
     ('{"type":"startSession"}', "startSession: missing 'peerId'"),
     ('{"type":"startSession","peerId":null}', "'peerId' must be a string, got null"),
@@ -321,3 +325,10 @@ def test_coerce_roles() -> None:
         p.coerce_roles("producer")
     with pytest.raises(ProtocolError, match="unknown role"):
         p.coerce_roles(["viewer"])
+
+
+def test_big_meta_from_a_server_is_accepted() -> None:
+    """The meta size cap protects our server; a foreign server's listing still parses."""
+    meta = {"pad": "x" * 20_000}
+    text = dumps(ProducerList((PeerInfo("p", meta),)))
+    assert parse_server_message(text) == ProducerList((PeerInfo("p", meta),))

@@ -249,24 +249,30 @@ async def test_heartbeat_drops_a_peer_that_stops_answering_pings() -> None:
             await dead.close()
 
 
-async def test_slow_reader_is_disconnected_without_stalling_others() -> None:
-    async with running_server(send_queue_size=8, heartbeat=None) as server:
+@pytest.mark.parametrize(
+    "limits",
+    [{"send_queue_size": 32}, {"send_queue_size": 100_000, "send_queue_chars": 500_000}],
+    ids=["messages", "characters"],
+)
+async def test_slow_reader_is_disconnected_without_stalling_others(
+    limits: dict[str, int],
+) -> None:
+    async with running_server(heartbeat=None, **limits) as server:
         talker = await RawPeer.connect(server.url)
         slow = await RawPeer.connect(server.url)
         try:
             await slow.register("listener")
             await talker.register("listener", "producer")
-            pad = "x" * 60_000
+            pad = "x" * 8000  # meta stays under the 8 KiB cap
             slow_conn = server._connections[slow.peer_id]
-            for i in range(2000):  # bounded: ~120 MB at most, far over any socket buffer
-                await talker.send(
-                    {
-                        "type": "setPeerStatus",
-                        "roles": ["listener", "producer"],
-                        "meta": {"i": i, "pad": pad},
-                    }
-                )
-                assert (await talker.recv_json())["peerId"] == talker.peer_id
+            for batch in range(1000):  # bounded: 80 MB at most, far over any socket buffer
+                for i in range(10):
+                    meta = {"i": batch * 10 + i, "pad": pad}
+                    await talker.send(
+                        {"type": "setPeerStatus", "roles": ["listener", "producer"], "meta": meta}
+                    )
+                for _ in range(10):
+                    assert (await talker.recv_json())["peerId"] == talker.peer_id
                 if slow_conn.dropped:
                     break
             assert slow_conn.dropped, "the slow reader was never disconnected"
@@ -340,6 +346,19 @@ async def test_allowed_origins() -> None:
     ) as server:
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
             await RawPeer.connect(server.url)
+        assert info.value.status == 403
+
+
+async def test_same_origin_pages_pass_unless_disabled() -> None:
+    async with running_server(allowed_origins=()) as server:
+        own = f"http://127.0.0.1:{server.port}"
+        page = await RawPeer.connect(server.url, origin=own)  # the demo page served here
+        await page.close()
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await RawPeer.connect(server.url, origin=f"http://127.0.0.1:{server.port + 1}")
+    async with running_server(allowed_origins=(), allow_same_origin=False) as server:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await RawPeer.connect(server.url, origin=f"http://127.0.0.1:{server.port}")
         assert info.value.status == 403
 
 
