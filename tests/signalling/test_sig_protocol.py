@@ -332,3 +332,26 @@ def test_big_meta_from_a_server_is_accepted() -> None:
     meta = {"pad": "x" * 20_000}
     text = dumps(ProducerList((PeerInfo("p", meta),)))
     assert parse_server_message(text) == ProducerList((PeerInfo("p", meta),))
+
+
+def test_package_exports_exist_and_are_documented() -> None:
+    import aiogstwebrtc.signalling as package
+    from aiogstwebrtc.signalling import client, router, server
+
+    for module in (package, p, router, server, client):
+        for name in module.__all__:
+            assert hasattr(module, name), (module.__name__, name)
+    for name in package.__all__:
+        obj = getattr(package, name)
+        if isinstance(obj, type) or callable(obj):
+            assert obj.__doc__, name
+    assert set(package.__all__) >= {
+        "SignallingServer",
+        "SignallingClient",
+        "SignallingError",
+        "ProtocolError",
+        "ServerError",
+        "SignallingClosedError",
+        "SignallingTimeoutError",
+        "Router",
+    }
