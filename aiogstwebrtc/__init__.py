@@ -76,7 +76,8 @@ def run(main: Coroutine[Any, Any, T], *, gi_events: bool = False) -> T:
     loop = policy.new_event_loop()
     try:
         asyncio.set_event_loop(loop)
-        return loop.run_until_complete(main)
+        result: T = loop.run_until_complete(main)
+        return result
     finally:
         asyncio.set_event_loop(None)
         loop.close()

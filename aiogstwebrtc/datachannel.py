@@ -7,8 +7,8 @@ import collections
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .events import EventEmitter
 from .errors import ClosedError, InvalidStateError, MessageTooLargeError, WebRTCError
+from .events import EventEmitter
 from .glibloop import resolve_future
 from .gst import GLib, GstWebRTC
 from .promises import bounded_wait, mark_gstreamer_callback
@@ -91,9 +91,7 @@ class DataChannel:
             channel.connect("on-error", mark_gstreamer_callback(self._gst_on_error)),
             channel.connect("on-message-string", mark_gstreamer_callback(self._gst_on_string)),
             channel.connect("on-message-data", mark_gstreamer_callback(self._gst_on_data)),
-            channel.connect(
-                "on-buffered-amount-low", mark_gstreamer_callback(self._gst_on_low)
-            ),
+            channel.connect("on-buffered-amount-low", mark_gstreamer_callback(self._gst_on_low)),
         ]
         state = channel.get_property("ready-state")
         if state == GstWebRTC.WebRTCDataChannelState.OPEN:
@@ -177,13 +175,10 @@ class DataChannel:
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
         """Send ``data`` (text or binary) to the remote peer.
 
-        Raises :class:`MessageTooLargeError` over 64 KiB, :class:`InvalidStateError` before the
+        Raises :class:`MessageTooLargeError` over 64 KiB, ``ValueError`` for an empty message
+        (webrtcbin cannot send one), :class:`InvalidStateError` before the
         channel is open and :class:`ClosedError` after it closed.
         """
-        if self._ready_state != "open" or self._channel is None:
-            if self._ready_state == "connecting":
-                raise InvalidStateError(f"data channel {self._label!r} is not open yet")
-            raise ClosedError(f"data channel {self._label!r} is {self._ready_state}")
         if isinstance(data, str):
             size = len(data.encode())
         elif isinstance(data, bytes | bytearray | memoryview):
@@ -191,6 +186,13 @@ class DataChannel:
             size = len(data)
         else:
             raise TypeError(f"data must be str or bytes, not {type(data).__name__}")
+        if self._ready_state != "open" or self._channel is None:
+            if self._ready_state == "connecting":
+                raise InvalidStateError(f"data channel {self._label!r} is not open yet")
+            raise ClosedError(f"data channel {self._label!r} is {self._ready_state}")
+        if size == 0:
+            # webrtcbin 1.22's sctpenc fails on an empty message and the channel dies with it.
+            raise ValueError("webrtcbin cannot send empty messages")
         if size > MAX_MESSAGE_SIZE:
             raise MessageTooLargeError(
                 f"message of {size} bytes is over the {MAX_MESSAGE_SIZE}-byte limit"
@@ -257,8 +259,9 @@ class DataChannel:
             raise ClosedError(f"data channel {self._label!r} is {self._ready_state}")
         waiter: asyncio.Future[None] = self._loop.create_future()
         self._open_waiters.append(waiter)
-        await bounded_wait(waiter, timeout, f"opening data channel {self._label!r}",
-                           lambda: self._ready_state)
+        await bounded_wait(
+            waiter, timeout, f"opening data channel {self._label!r}", lambda: self._ready_state
+        )
 
     async def close(self, timeout: float = 2.0) -> None:
         """Close the channel and wait (up to ``timeout``) for it to be closed. Safe twice."""

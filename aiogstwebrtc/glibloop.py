@@ -67,7 +67,7 @@ class GLibLoop:
                 fn(*args)
             except Exception:
                 log.exception("error in a call scheduled on the GLib thread")
-            return GLib.SOURCE_REMOVE
+            return False  # GLib.SOURCE_REMOVE
 
         source = GLib.idle_source_new()
         source.set_priority(GLib.PRIORITY_DEFAULT)
@@ -136,12 +136,16 @@ class ThreadedGLibLoop(GLibLoop):
         self.context.push_thread_default()
         try:
             idle = GLib.idle_source_new()
-            idle.set_callback(lambda *_: self._started.set() or GLib.SOURCE_REMOVE)
+            idle.set_callback(self._signal_started)
             idle.attach(self.context)
             self._loop.run()
         finally:
             self.context.pop_thread_default()
             log.debug("GLib thread stopped")
+
+    def _signal_started(self, *_: Any) -> bool:
+        self._started.set()
+        return False  # GLib.SOURCE_REMOVE
 
     def in_glib_thread(self) -> bool:
         return threading.current_thread() is self._thread

@@ -121,6 +121,22 @@ def _no_reply(_reply: Gst.Structure | None) -> None:
     return None
 
 
+def _sink_pads(element: Gst.Element) -> list[Gst.Pad]:
+    """The element's sink pads, read with its thread-safe iterator (never ``.sinkpads``)."""
+    pads: list[Gst.Pad] = []
+    iterator = element.iterate_sink_pads()
+    for _ in range(10_000):
+        result, pad = iterator.next()
+        if result == Gst.IteratorResult.OK:
+            pads.append(pad)
+        elif result == Gst.IteratorResult.RESYNC:
+            pads.clear()
+            iterator.resync()
+        else:
+            break
+    return pads
+
+
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -160,10 +176,13 @@ class PeerConnection:
         self._end_of_candidates_sent = False
         self._channels: list[DataChannel] = []
         self._negotiable = 0
-        self._waiters: list[tuple[Callable[[], bool], Callable[[], str | None], asyncio.Future[None]]] = []
+        self._waiters: list[
+            tuple[Callable[[], bool], Callable[[], str | None], asyncio.Future[None]]
+        ] = []
         self._handler_ids: list[tuple[GObject.Object, int]] = []
         self._sctp_association_id: int | None = None
         self._sctp_encoders: list[Gst.Element] = []
+        self._sctp_transport_exists = False
 
     # --- context manager ---------------------------------------------------------------------
 
@@ -292,6 +311,7 @@ class PeerConnection:
             _no_reply,
         )
         self._local_description = description if description.type != "rollback" else None
+        self._note_sctp(description)
 
     async def set_remote_description(
         self, description: SessionDescription | Mapping[str, Any]
@@ -315,6 +335,7 @@ class PeerConnection:
             self._remote_description = None
             return
         self._remote_description = description
+        self._note_sctp(description)
         queued, self._queued_candidates = self._queued_candidates, []
         for candidate in queued:
             try:
@@ -336,9 +357,7 @@ class PeerConnection:
 
     # --- ICE ---------------------------------------------------------------------------------
 
-    async def add_ice_candidate(
-        self, candidate: IceCandidate | Mapping[str, Any] | None
-    ) -> None:
+    async def add_ice_candidate(self, candidate: IceCandidate | Mapping[str, Any] | None) -> None:
         """Add a remote ICE candidate; before the remote description it is queued.
 
         ``None`` or an empty candidate marks the end of the remote candidates. A malformed
@@ -366,9 +385,7 @@ class PeerConnection:
             if by_mid:
                 index = by_mid[0]
             elif index is None:
-                raise InvalidSDPError(
-                    f"ICE candidate for unknown sdpMid {candidate.sdp_mid!r}"
-                )
+                raise InvalidSDPError(f"ICE candidate for unknown sdpMid {candidate.sdp_mid!r}")
         if index is None or index >= len(sections):
             raise InvalidSDPError(
                 f"ICE candidate for m-line {index}, but the remote description has "
@@ -448,21 +465,34 @@ class PeerConnection:
         if id is not None:
             fields.append(f"id=(int){int(id)}")
         await self._ensure_started()
-        return await self._create_channel(label, "application/data-channel, " + ", ".join(fields))
+        return await self._create_channel(
+            label, "application/data-channel, " + ", ".join(fields), id
+        )
 
-    async def _create_channel(self, label: str, options_text: str) -> DataChannel:
+    async def _create_channel(
+        self, label: str, options_text: str, stream_id: int | None = None
+    ) -> DataChannel:
         webrtc = self._require_webrtc()
         glib = self._require_glib()
         loop = self._require_loop()
 
-        def create() -> DataChannel:
+        if stream_id is not None and stream_id > 0 and self._sctp_transport_exists:
+            # webrtcbin 1.22 keeps the SCTP transport's max-channels at 0 once it exists and
+            # refuses any higher id with a CRITICAL. (Reading its sctp-transport property from
+            # Python to check is not safe either: it breaks the transport's reference count.)
+            raise ValueError(
+                f"webrtcbin cannot add negotiated channel id {stream_id} to a session whose "
+                "SCTP transport exists: create negotiated channels before the first offer/answer"
+            )
+
+        def create() -> DataChannel | None:
             options = Gst.Structure.from_string(options_text)[0]
             channel = webrtc.emit("create-data-channel", label, options)
-            if channel is None:
-                raise WebRTCError(f"webrtcbin refused to create data channel {label!r}")
-            return DataChannel(channel, loop, glib)
+            return None if channel is None else DataChannel(channel, loop, glib)
 
         channel = await glib.call(create)
+        if channel is None:
+            raise WebRTCError(f"webrtcbin refused to create data channel {label!r}")
         self._channels.append(channel)
         self._negotiable += 1
         return channel
@@ -537,12 +567,12 @@ class PeerConnection:
         # A data-channel backlog makes sctpenc hold its stream lock waiting for space, and
         # set_state(NULL) then waits forever: flush it first.
         for encoder in self._sctp_encoders:
-            for pad in encoder.sinkpads:
+            for pad in _sink_pads(encoder):
                 pad.send_event(Gst.Event.new_flush_start())
         self._sctp_encoders.clear()
         pipeline = self._pipeline
         if pipeline is not None:
-            pipeline.get_bus().set_sync_handler(None)
+            pipeline.get_bus().disable_sync_message_emission()
             pipeline.set_state(Gst.State.NULL)
         self._pipeline = None
         self._webrtc = None
@@ -611,7 +641,11 @@ class PeerConnection:
         connect(webrtc, "deep-element-added", self._gst_on_element_added)
         for name in _STATE_PROPERTIES:
             connect(webrtc, f"notify::{name}", self._gst_on_state)
-        pipeline.get_bus().set_sync_handler(self._gst_on_bus_message)
+        # Bus messages are read on the thread that posts them: no GLib loop needed. (A bus
+        # sync handler set from Python keeps the pipeline alive after it is unset.)
+        bus = pipeline.get_bus()
+        bus.enable_sync_message_emission()
+        connect(bus, "sync-message", self._gst_on_bus_message)
         if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             raise WebRTCError("the webrtcbin pipeline failed to start")
         change, state, _pending = pipeline.get_state(int(_START_TIMEOUT * Gst.SECOND))
@@ -619,7 +653,9 @@ class PeerConnection:
             raise WebRTCError(f"the webrtcbin pipeline did not reach PLAYING ({change.value_nick})")
         trace("webrtcbin pipeline PLAYING")
 
-    def _connect(self, gst_object: GObject.Object, signal: str, handler: Callable[..., Any]) -> None:
+    def _connect(
+        self, gst_object: GObject.Object, signal: str, handler: Callable[..., Any]
+    ) -> None:
         self._handler_ids.append(
             (gst_object, gst_object.connect(signal, mark_gstreamer_callback(handler)))
         )
@@ -634,7 +670,9 @@ class PeerConnection:
     ) -> Any:
         glib = self._require_glib()
         timeout = self._config.operation_timeout
-        future = self._strategy.start(PromiseOperation(name, emit, extract), glib, self._pending, timeout)
+        future = self._strategy.start(
+            PromiseOperation(name, emit, extract), glib, self._pending, timeout
+        )
         try:
             return await bounded_wait(future, timeout, name, lambda: self._signaling_state)
         except ReplyError as exc:
@@ -650,8 +688,7 @@ class PeerConnection:
         what: str,
         state: Callable[[], str],
     ) -> None:
-        if self._closed:
-            raise ClosedError("the peer connection is closed")
+        await self._ensure_started()
         if predicate():
             return
         reason = failure()
@@ -681,6 +718,10 @@ class PeerConnection:
                 reason = failure()
                 if reason is not None:
                     waiter.set_exception(WebRTCError(reason))
+
+    def _note_sctp(self, description: SessionDescription) -> None:
+        if any(section.kind == "application" for section in description.media):
+            self._sctp_transport_exists = True
 
     def _require_state(self, operation: str, allowed: tuple[str, ...]) -> None:
         if self._closed:
@@ -757,14 +798,13 @@ class PeerConnection:
             if name == "sctpenc":
                 self._sctp_encoders.append(element)
 
-    def _gst_on_bus_message(self, _bus: Gst.Bus, message: Gst.Message) -> Gst.BusSyncReply:
+    def _gst_on_bus_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.ERROR:
             error, debug = message.parse_error()
             self._post(self._on_pipeline_error, f"{error.message} ({debug})")
         elif message.type == Gst.MessageType.WARNING:
             warning, debug = message.parse_warning()
             log.warning("GStreamer warning: %s (%s)", warning.message, debug)
-        return Gst.BusSyncReply.DROP
 
     # --- asyncio thread ----------------------------------------------------------------------
 
@@ -808,7 +848,11 @@ class PeerConnection:
         setattr(self, attribute, value)
         log.debug("%s -> %s", name, value)
         self._events.emit(event)
-        if name == "ice-gathering-state" and value == "complete" and not self._end_of_candidates_sent:
+        if (
+            name == "ice-gathering-state"
+            and value == "complete"
+            and not self._end_of_candidates_sent
+        ):
             self._end_of_candidates_sent = True
             self._events.emit("icecandidate", None)
         self._check_waiters()

@@ -49,8 +49,7 @@ class SessionDescription:
     def __post_init__(self) -> None:
         if not isinstance(self.type, str) or self.type not in SDP_TYPES:
             raise InvalidSDPError(
-                f"session description type must be one of {', '.join(SDP_TYPES)}, "
-                f"not {self.type!r}"
+                f"session description type must be one of {', '.join(SDP_TYPES)}, not {self.type!r}"
             )
         if not isinstance(self.sdp, str):
             raise InvalidSDPError(f"SDP must be text, not {type(self.sdp).__name__}")

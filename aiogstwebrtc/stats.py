@@ -6,7 +6,7 @@ from typing import Any
 
 from .gst import GObject, Gst
 
-__all__ = ["structure_to_dict", "stats_from_reply"]
+__all__ = ["stats_from_reply", "structure_to_dict"]
 
 
 def _plain(value: Any) -> Any:
