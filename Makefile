@@ -2,15 +2,19 @@
 PY := .venv/bin/python
 NETNS := scripts/in-netns.sh
 
-.PHONY: setup demo test lint typecheck unit gi-events clean
+.PHONY: setup test-setup demo test lint typecheck clean
 
 setup:
 	@scripts/bootstrap.sh
 
+# The browser tests drive Debian's Chromium.
+test-setup:
+	@BOOTSTRAP_APT_EXTRA="chromium fonts-liberation" scripts/bootstrap.sh
+
 demo: setup
 	@$(NETNS) $(PY) -m aiogstwebrtc demo
 
-test: setup lint typecheck
+test: test-setup lint typecheck
 	$(NETNS) $(PY) -m pytest -q
 	AIOGST_LOOP=gi-events $(NETNS) $(PY) -m pytest -q tests/core -m "not slow"
 

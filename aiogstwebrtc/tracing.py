@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 
-__all__ = ["enable_thread_tracing", "thread_tracing_enabled", "trace"]
+__all__ = ["enable_thread_tracing", "thread_label", "thread_tracing_enabled", "trace"]
 
 log = logging.getLogger("aiogstwebrtc.threads")
 _enabled = os.environ.get("AIOGSTWEBRTC_TRACE_THREADS", "") not in ("", "0", "false", "no")
@@ -29,7 +29,15 @@ def thread_tracing_enabled() -> bool:
     return _enabled
 
 
+def thread_label() -> str:
+    """The current thread's name; threads GStreamer started are labelled as such."""
+    thread = threading.current_thread()
+    if isinstance(thread, threading._DummyThread):
+        return f"GStreamer thread {threading.get_native_id()}"
+    return thread.name
+
+
 def trace(what: str) -> None:
-    """Log ``what`` with the current thread's name when tracing is on."""
+    """Log ``what`` with the current thread when tracing is on."""
     if _enabled:
-        log.info("%s on thread %s", what, threading.current_thread().name)
+        log.info("%s  [%s]", what, thread_label())

@@ -39,7 +39,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing aiogstwebrtc[$extras] into .venv (PyGObject builds from source)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[$extras]"
+  log=.venv/bootstrap-pip.log
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e ".[$extras]"; } >"$log" 2>&1; then
+    cat "$log"
+    echo "bootstrap: pip install failed (log above, kept in $log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
