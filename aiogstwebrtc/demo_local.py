@@ -39,7 +39,8 @@ async def run_two_peers(messages: int = 3, strategy: str = "asyncio") -> None:
                 if candidate is None:
                     _step(started, f"{name}: ICE gathering complete")
                     return
-                _step(started, f"{name}: trickling {candidate.type} candidate {candidate.address}")
+                kind, address = candidate.type, candidate.address
+                _step(started, f"{name}: trickling {kind} candidate {address}")
                 await target.add_ice_candidate(candidate)
 
             return on_candidate

@@ -38,7 +38,7 @@ from .promises import (
 )
 from .sdp import IceCandidate, SessionDescription, with_candidates
 from .stats import stats_from_reply
-from .strategies import get_strategy
+from .strategies import Strategy, get_strategy
 from .tracing import trace
 
 __all__ = ["PeerConnection"]
@@ -152,9 +152,16 @@ class PeerConnection:
     coroutine handlers are scheduled as tasks.
     """
 
-    def __init__(self, configuration: Configuration | None = None) -> None:
+    def __init__(
+        self, configuration: Configuration | None = None, *, strategy: Strategy | None = None
+    ) -> None:
+        """Make a peer connection; nothing starts until the first operation or ``async with``.
+
+        ``strategy`` overrides ``configuration.strategy`` with a
+        :class:`~aiogstwebrtc.strategies.Strategy` instance (advanced; the doctor uses it).
+        """
         self._config = configuration or Configuration()
-        self._strategy = get_strategy(self._config.strategy)
+        self._strategy = strategy or get_strategy(self._config.strategy)
         self._events = _PeerEvents()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._glib: GLibLoop | None = None
