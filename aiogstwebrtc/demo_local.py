@@ -51,7 +51,9 @@ async def run_two_peers(messages: int = 3, strategy: str = "asyncio") -> None:
         for pc, name in ((alice, "alice"), (bob, "bob")):
             pc.on(
                 "connectionstatechange",
-                lambda pc=pc, name=name: _step(started, f"{name}: connection {pc.connection_state}"),
+                lambda pc=pc, name=name: _step(
+                    started, f"{name}: connection {pc.connection_state}"
+                ),
             )
         channel = await alice.create_data_channel("chat")
         offer = await alice.create_offer()
