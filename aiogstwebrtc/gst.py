@@ -17,6 +17,7 @@ __all__ = [
     "GObject",
     "Gst",
     "GstSdp",
+    "GstVideo",
     "GstWebRTC",
     "SctpAssociationIds",
     "configure_ice_agent",
@@ -34,7 +35,8 @@ try:
     gi.require_version("Gst", "1.0")
     gi.require_version("GstSdp", "1.0")
     gi.require_version("GstWebRTC", "1.0")
-    from gi.repository import GLib, GObject, Gst, GstSdp, GstWebRTC
+    gi.require_version("GstVideo", "1.0")
+    from gi.repository import GLib, GObject, Gst, GstSdp, GstVideo, GstWebRTC
 except (ImportError, ValueError) as exc:  # pragma: no cover - depends on the machine
     raise MissingComponentError(
         f"GStreamer introspection data is missing ({exc}); install the Debian packages "

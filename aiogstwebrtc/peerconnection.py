@@ -28,6 +28,9 @@ from .gst import (
     ensure_init,
     make_element,
 )
+from .media import CODECS, MediaSource, RemoteTrack, RtpSender, Transceiver
+from .media.codecs import payload_types_for
+from .media.sender import DIRECTIONS, build_sender_bin
 from .promises import (
     PendingPromises,
     PromiseOperation,
@@ -190,6 +193,10 @@ class PeerConnection:
         self._sctp_association_id: int | None = None
         self._sctp_encoders: list[Gst.Element] = []
         self._sctp_transport_exists = False
+        self._transceivers: list[Transceiver] = []
+        self._senders: list[RtpSender] = []
+        self._tracks: list[RemoteTrack] = []
+        self._tracks_built: list[RemoteTrack] = []  # appended on GStreamer threads
 
     # --- context manager ---------------------------------------------------------------------
 
@@ -319,6 +326,8 @@ class PeerConnection:
         )
         self._local_description = description if description.type != "rollback" else None
         self._note_sctp(description)
+        if self._transceivers:
+            await self._require_glib().call(self._refresh_transceivers)
 
     async def set_remote_description(
         self, description: SessionDescription | Mapping[str, Any]
@@ -343,6 +352,7 @@ class PeerConnection:
             return
         self._remote_description = description
         self._note_sctp(description)
+        await self._after_remote_description(description)
         queued, self._queued_candidates = self._queued_candidates, []
         for candidate in queued:
             try:
@@ -504,6 +514,94 @@ class PeerConnection:
         self._negotiable += 1
         return channel
 
+    # --- media -------------------------------------------------------------------------------
+
+    @property
+    def transceivers(self) -> list[Transceiver]:
+        """The transceivers added locally (by :meth:`add_track` or :meth:`add_transceiver`)."""
+        return list(self._transceivers)
+
+    @property
+    def tracks(self) -> list[RemoteTrack]:
+        """The remote tracks received so far."""
+        return list(self._tracks)
+
+    async def add_track(self, source: MediaSource) -> RtpSender:
+        """Send ``source`` (a :class:`VideoSource` or :class:`AudioSource`) to the peer.
+
+        On a connected peer this fires ``negotiationneeded``: renegotiate to bring it up.
+        """
+        if not isinstance(source, MediaSource):
+            raise TypeError("add_track needs a VideoSource or AudioSource")
+        if any(sender.source is source for sender in self._senders if sender.active):
+            raise InvalidStateError("this source is already being sent")
+        await self._ensure_started()
+        webrtc, pipeline = self._require_webrtc(), self._pipeline
+        glib = self._require_glib()
+
+        def build() -> RtpSender:
+            bin_, pad = build_sender_bin(pipeline, webrtc, source)
+            gst_transceiver = pad.get_property("transceiver")
+            transceiver = Transceiver(source.kind, gst_transceiver, "sendrecv")
+            gst_transceiver.set_property("direction", DIRECTIONS["sendrecv"])
+            sender = RtpSender(source, bin_, pad, transceiver, glib)
+            transceiver.sender = sender
+            return sender
+
+        sender = await glib.call(build)
+        self._senders.append(sender)
+        self._transceivers.append(sender.transceiver)
+        self._negotiable += 1
+        return sender
+
+    async def add_transceiver(self, kind: str, direction: str = "sendrecv") -> Transceiver:
+        """Add an m-line of ``kind`` (``audio``/``video``) in ``direction`` without a source.
+
+        ``recvonly`` asks the remote peer to send us that kind of media.
+        """
+        if kind not in ("audio", "video"):
+            raise ValueError("kind must be 'audio' or 'video'")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
+        await self._ensure_started()
+        webrtc = self._require_webrtc()
+        caps_text = ";".join(
+            codec.rtp_caps(codec.default_payload_type)
+            for codec in CODECS.values()
+            if codec.kind == kind
+        )
+
+        def add() -> Transceiver:
+            caps = Gst.Caps.from_string(caps_text)
+            gst_transceiver = webrtc.emit("add-transceiver", DIRECTIONS[direction], caps)
+            if gst_transceiver is None:
+                raise WebRTCError(f"webrtcbin refused a {kind} transceiver")
+            return Transceiver(kind, gst_transceiver, direction)
+
+        transceiver = await self._require_glib().call(add)
+        self._transceivers.append(transceiver)
+        self._negotiable += 1
+        return transceiver
+
+    async def remove_track(self, sender: RtpSender) -> None:
+        """Stop sending ``sender``'s source; its m-line becomes ``recvonly``.
+
+        Fires ``negotiationneeded``: renegotiate to tell the peer.
+        """
+        if sender not in self._senders:
+            raise ValueError("this sender does not belong to this peer connection")
+        if not sender.active:
+            return
+        await self._ensure_started()
+        webrtc, pipeline = self._require_webrtc(), self._pipeline
+
+        def remove() -> None:
+            sender._remove(pipeline, webrtc)
+            sender.transceiver._set_direction("recvonly")
+
+        await self._require_glib().call(remove)
+        self._events.emit("negotiationneeded")
+
     # --- stats -------------------------------------------------------------------------------
 
     async def get_stats(self) -> dict[str, dict[str, Any]]:
@@ -556,6 +654,8 @@ class PeerConnection:
             self._sctp_association_id = None
         for channel in self._channels:
             channel._on_closed(None)
+        for track in self._tracks_built:
+            track._end()
         self._signaling_state = "closed"
         self._connection_state = "closed"
         self._ice_connection_state = "closed"
@@ -567,6 +667,12 @@ class PeerConnection:
             promise.interrupt()
         for channel in self._channels:
             channel._detach()
+        for track in self._tracks_built:
+            track._detach()
+        for sender in self._senders:
+            source_detach = getattr(sender.source, "_detach", None)
+            if source_detach is not None:
+                source_detach()
         for gst_object, handler_id in self._handler_ids:
             if gst_object.handler_is_connected(handler_id):
                 gst_object.disconnect(handler_id)
@@ -646,6 +752,7 @@ class PeerConnection:
         connect(webrtc, "on-ice-candidate", self._gst_on_ice_candidate)
         connect(webrtc, "on-data-channel", self._gst_on_data_channel)
         connect(webrtc, "deep-element-added", self._gst_on_element_added)
+        connect(webrtc, "pad-added", self._gst_on_pad_added)
         for name in _STATE_PROPERTIES:
             connect(webrtc, f"notify::{name}", self._gst_on_state)
         # Bus messages are read on the thread that posts them: no GLib loop needed. (A bus
@@ -726,6 +833,61 @@ class PeerConnection:
                 if reason is not None:
                     waiter.set_exception(WebRTCError(reason))
 
+    async def _after_remote_description(self, description: SessionDescription) -> None:
+        """Fit our senders to the remote offer's payload types; end tracks it stopped."""
+        glib = self._require_glib()
+        if self._transceivers:
+            await glib.call(self._refresh_transceivers)
+        if description.type == "offer":
+            plan = self._payload_types_for_offer(description)
+
+            def apply_plan() -> None:
+                for sender, payload_type in plan:
+                    sender._set_payload_type(payload_type)
+
+            if plan:
+                await glib.call(apply_plan)
+        stopped = {
+            section.mid
+            for section in description.media
+            if section.mid is not None and not section.sends
+        }
+        for track in self._tracks:
+            if track.mid is not None and track.mid in stopped:
+                track._end()
+
+    def _payload_types_for_offer(self, offer: SessionDescription) -> list[tuple[RtpSender, int]]:
+        sections = offer.media
+        claimed: set[str | None] = {t.mid for t in self._transceivers if t.mid is not None}
+        plan = []
+        for sender in self._senders:
+            if not sender.active:
+                continue
+            mid = sender.transceiver.mid
+            if mid is not None:
+                candidates = [s for s in sections if s.mid == mid]
+            else:
+                candidates = [
+                    s
+                    for s in sections
+                    if s.kind == sender.kind and s.receives and s.mid not in claimed
+                ]
+            for section in candidates[:1]:
+                claimed.add(section.mid)
+                types = payload_types_for(offer.sdp, section.index, sender.codec)
+                if types:
+                    plan.append((sender, types[0]))
+                else:
+                    log.warning(
+                        "the remote offer has no %s for m-line %d", sender.codec.name, section.index
+                    )
+        return plan
+
+    def _refresh_transceivers(self) -> None:
+        """GLib thread: read the mids webrtcbin assigned."""
+        for transceiver in self._transceivers:
+            transceiver._refresh()
+
     def _note_sctp(self, description: SessionDescription) -> None:
         if any(section.kind == "application" for section in description.media):
             self._sctp_transport_exists = True
@@ -805,10 +967,31 @@ class PeerConnection:
             if name == "sctpenc":
                 self._sctp_encoders.append(element)
 
+    def _gst_on_pad_added(self, _webrtc: Gst.Element, pad: Gst.Pad) -> None:
+        if pad.get_direction() != Gst.PadDirection.SRC:
+            return
+        loop, glib, pipeline = self._loop, self._glib, self._pipeline
+        if loop is None or glib is None or pipeline is None:
+            return
+        caps = pad.get_current_caps() or pad.query_caps(None)
+        structure = caps.get_structure(0)
+        kind = structure.get_string("media") or "video"
+        encoding = structure.get_string("encoding-name") or ""
+        trace(f"pad-added {pad.get_name()} {kind} {encoding}")
+        track = RemoteTrack(kind, encoding, pad.get_name(), loop, glib)
+        track._build(pipeline, pad)  # linked before returning: no data is lost
+        self._tracks_built.append(track)
+        self._post(self._on_remote_track, track)
+
     def _gst_on_bus_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.ERROR:
             error, debug = message.parse_error()
             self._post(self._on_pipeline_error, f"{error.message} ({debug})")
+        elif message.type == Gst.MessageType.LATENCY:
+            # A live source or sink joined: redistribute latency (from the GLib thread).
+            glib, pipeline = self._glib, self._pipeline
+            if glib is not None and pipeline is not None:
+                glib.call_soon(pipeline.recalculate_latency)
         elif message.type == Gst.MessageType.WARNING:
             warning, debug = message.parse_warning()
             log.warning("GStreamer warning: %s (%s)", warning.message, debug)
@@ -845,6 +1028,18 @@ class PeerConnection:
             return
         self._channels.append(channel)
         self._events.emit("datachannel", channel)
+
+    def _on_remote_track(self, track: RemoteTrack) -> None:
+        if self._closed:
+            return
+        # webrtcbin names its source pads src_<m-line index>.
+        index = track.id.rpartition("_")[2]
+        if self._remote_description is not None and index.isdigit():
+            sections = self._remote_description.media
+            if int(index) < len(sections):
+                track.mid = sections[int(index)].mid
+        self._tracks.append(track)
+        self._events.emit("track", track)
 
     def _on_state(self, name: str, value: str) -> None:
         if self._closed:

@@ -29,11 +29,23 @@ _CANDIDATE = re.compile(
 
 @dataclass(frozen=True)
 class MediaSection:
-    """One ``m=`` section: its index, kind (audio/video/application) and ``a=mid``."""
+    """One ``m=`` section: its index, kind (audio/video/application), ``a=mid``, direction."""
 
     index: int
     kind: str
     mid: str | None
+    direction: str = "sendrecv"
+    port: int = 9
+
+    @property
+    def sends(self) -> bool:
+        """True when the side that wrote this section sends media on it."""
+        return self.port != 0 and self.direction in ("sendrecv", "sendonly")
+
+    @property
+    def receives(self) -> bool:
+        """True when the side that wrote this section accepts media on it."""
+        return self.direction in ("sendrecv", "recvonly")
 
 
 @dataclass(frozen=True)
@@ -105,19 +117,27 @@ def _validate_sdp(text: str) -> None:
 
 
 def media_sections(sdp: str) -> list[MediaSection]:
-    """The ``m=`` sections of an SDP text, with their mids."""
+    """The ``m=`` sections of an SDP text, with their mids, directions and ports."""
     sections: list[MediaSection] = []
-    kind: str | None = None
-    mid: str | None = None
+    current: dict[str, Any] | None = None
+    session_direction = "sendrecv"
     for line in sdp.replace("\r\n", "\n").split("\n"):
         if line.startswith("m="):
-            if kind is not None:
-                sections.append(MediaSection(len(sections), kind, mid))
-            kind, mid = line[2:].split(" ", 1)[0], None
-        elif line.startswith("a=mid:") and kind is not None:
-            mid = line[len("a=mid:") :].strip()
-    if kind is not None:
-        sections.append(MediaSection(len(sections), kind, mid))
+            if current is not None:
+                sections.append(MediaSection(len(sections), **current))
+            fields = line[2:].split(" ")
+            port_text = fields[1].split("/")[0] if len(fields) > 1 else ""
+            port = int(port_text) if port_text.isdigit() else 9
+            current = {"kind": fields[0], "mid": None, "direction": session_direction, "port": port}
+        elif line.startswith("a=mid:") and current is not None:
+            current["mid"] = line[len("a=mid:") :].strip()
+        elif line[2:] in ("sendrecv", "sendonly", "recvonly", "inactive") and line[:2] == "a=":
+            if current is None:
+                session_direction = line[2:]
+            else:
+                current["direction"] = line[2:]
+    if current is not None:
+        sections.append(MediaSection(len(sections), **current))
     return sections
 
 

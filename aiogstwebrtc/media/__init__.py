@@ -1,0 +1,28 @@
+"""Media tracks: GStreamer sources sent over WebRTC, remote tracks decoded or played.
+
+Everything is GStreamer underneath: a :class:`VideoSource` is a pipeline fragment that is
+encoded and payloaded inside the peer's pipeline; a :class:`RemoteTrack` is decoded by
+GStreamer and handed to Python as numpy frames, or played to any GStreamer sink.
+"""
+
+from __future__ import annotations
+
+from .codecs import CODECS, Codec
+from .frames import AudioFrame, VideoFrame
+from .receiver import RemoteTrack
+from .sender import RtpSender, Transceiver
+from .sources import AudioSource, FrameSource, MediaSource, VideoSource
+
+__all__ = [
+    "CODECS",
+    "AudioFrame",
+    "AudioSource",
+    "Codec",
+    "FrameSource",
+    "MediaSource",
+    "RemoteTrack",
+    "RtpSender",
+    "Transceiver",
+    "VideoFrame",
+    "VideoSource",
+]

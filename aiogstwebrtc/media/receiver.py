@@ -1,0 +1,345 @@
+"""Receiving: a remote track decoded into numpy frames, played to a sink, or recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ClosedError, WebRTCError
+from ..events import EventEmitter
+from ..glibloop import resolve_future
+from ..gst import GLib, Gst
+from .codecs import Codec, codec_by_encoding
+from .frames import AudioFrame, VideoFrame
+
+if TYPE_CHECKING:
+    from ..glibloop import GLibLoop
+
+__all__ = ["RemoteTrack"]
+
+log = logging.getLogger(__name__)
+
+_CONVERT = {"video": "videoconvert", "audio": "audioconvert ! audioresample"}
+_TO_PYTHON = {
+    "video": "videoconvert ! video/x-raw,format=RGB",
+    "audio": "audioconvert ! audioresample ! audio/x-raw,format=S16LE,layout=interleaved",
+}
+
+
+class _TrackEvents(EventEmitter):
+    _event_names = frozenset({"ended"})
+
+
+def _request_keyframe(pad: Gst.Pad) -> None:
+    """Ask upstream (and through RTCP, the remote sender) for a keyframe."""
+    from ..gst import GstVideo
+
+    pad.push_event(GstVideo.video_event_new_upstream_force_key_unit(Gst.CLOCK_TIME_NONE, True, 0))
+
+
+def _link_branch(container: Gst.Bin, tee: Gst.Element, description: str) -> Gst.Bin:
+    """GLib thread: add ``description`` as a new branch of ``tee`` (in ``container``)."""
+    try:
+        branch = Gst.parse_bin_from_description(description, True)
+    except GLib.Error as exc:
+        raise ValueError(f"invalid pipeline {description!r}: {exc.message}") from None
+    # A sink joining a PLAYING live pipeline must not ask for preroll: the pipeline would
+    # fall back to PAUSED and wait for data that only flows in PLAYING.
+    iterator = branch.iterate_sinks()
+    while True:
+        result, element = iterator.next()
+        if result != Gst.IteratorResult.OK:
+            break
+        if element.find_property("async") is not None:
+            element.set_property("async", False)
+    container.add(branch)
+    sink = branch.get_static_pad("sink")
+    branch.sync_state_with_parent()
+    tee_pad = tee.request_pad_simple("src_%u")
+    result = tee_pad.link(sink)
+    if result != Gst.PadLinkReturn.OK:
+        tee.release_request_pad(tee_pad)
+        branch.set_state(Gst.State.NULL)
+        container.remove(branch)
+        raise ValueError(f"cannot link {description!r}: {result.value_nick}")
+    _request_keyframe(sink)
+    return branch
+
+
+class RemoteTrack:
+    """A track the remote peer sends: ``kind``, ``codec``, ``id``.
+
+    ``await track.recv()`` / ``async for frame in track`` give decoded frames (a
+    :class:`VideoFrame` or :class:`AudioFrame`) from a bounded queue that drops the oldest
+    (counted in :attr:`dropped`); :meth:`connect` plays it to any GStreamer sink;
+    :meth:`record` writes it to a WebM/Matroska file. Event ``ended``.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        encoding_name: str,
+        track_id: str,
+        loop: asyncio.AbstractEventLoop,
+        glib: GLibLoop,
+        queue_size: int = 30,
+    ) -> None:
+        self.kind = kind
+        self.encoding_name = encoding_name
+        self.codec: Codec | None = codec_by_encoding(encoding_name)
+        self.id = track_id
+        self.mid: str | None = None
+        self._loop = loop
+        self._glib = glib
+        self._events = _TrackEvents()
+        self._frames: collections.deque[Gst.Sample] = collections.deque(maxlen=queue_size)
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.dropped = 0
+        self.received = 0
+        self._ended = False
+        self._pipeline: Gst.Bin | None = None
+        self._tee: Gst.Element | None = None
+        self._python_branch: Gst.Bin | None = None
+        self._branches: list[Gst.Bin] = []
+        self._handler_ids: list[tuple[Any, int]] = []
+
+    # --- built on GStreamer's thread when webrtcbin adds the pad ----------------------------
+
+    def _build(self, pipeline: Gst.Pipeline, pad: Gst.Pad) -> None:
+        """Link webrtcbin's new source pad to a depayloader and a tee (streaming thread).
+
+        It must be linked before the pad-added handler returns, or data is lost.
+        """
+        if self.codec is None:
+            description = "fakesink sync=false async=false"
+        else:
+            description = (
+                f"queue ! {self.codec.depayloader} ! tee name=encoded allow-not-linked=true"
+            )
+        bin_ = Gst.parse_bin_from_description(description, True)
+        pipeline.add(bin_)
+        pad.link(bin_.get_static_pad("sink"))
+        bin_.sync_state_with_parent()
+        self._pipeline = bin_  # branches live inside the track's own bin, beside the tee
+        self._tee = bin_.get_by_name("encoded")
+        self._branches.append(bin_)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Any = None) -> Any:
+        """Register a handler for ``ended``."""
+        return self._events.on(event, handler)
+
+    @property
+    def ended(self) -> bool:
+        """True once the remote stopped sending or the connection closed."""
+        return self._ended
+
+    # --- frames to Python --------------------------------------------------------------------
+
+    async def recv(self) -> VideoFrame | AudioFrame:
+        """The next decoded frame; raises :class:`ClosedError` once the track has ended."""
+        if self.codec is None:
+            raise WebRTCError(f"cannot decode {self.encoding_name} (no supported decoder)")
+        if self._python_branch is None and not self._ended:
+            await self._glib.call(self._attach_python_branch)
+        while not self._frames:
+            if self._ended:
+                raise ClosedError(f"{self.kind} track {self.id} has ended")
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        return self._to_frame(self._frames.popleft())
+
+    def __aiter__(self) -> RemoteTrack:
+        return self
+
+    async def __anext__(self) -> VideoFrame | AudioFrame:
+        try:
+            return await self.recv()
+        except ClosedError:
+            raise StopAsyncIteration from None
+
+    def _attach_python_branch(self) -> None:
+        """GLib thread: decode into an appsink whose samples go to the asyncio queue."""
+        if self._python_branch is not None or self._tee is None or self._pipeline is None:
+            return
+        assert self.codec is not None
+        branch = _link_branch(
+            self._pipeline,
+            self._tee,
+            f"queue leaky=downstream max-size-buffers=30 ! {self.codec.decoder} ! "
+            f"{_TO_PYTHON[self.kind]} ! appsink name=frames emit-signals=true "
+            "max-buffers=2 drop=true sync=false",
+        )
+        appsink = branch.get_by_name("frames")
+        self._handler_ids.append((appsink, appsink.connect("new-sample", self._gst_on_sample)))
+        self._python_branch = branch
+        self._branches.append(branch)
+
+    def _gst_on_sample(self, appsink: Gst.Element) -> Gst.FlowReturn:
+        sample = appsink.emit("pull-sample")
+        if sample is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._on_sample, sample)
+            except RuntimeError:
+                return Gst.FlowReturn.FLUSHING
+        return Gst.FlowReturn.OK
+
+    def _on_sample(self, sample: Gst.Sample) -> None:
+        self.received += 1
+        if len(self._frames) == self._frames.maxlen:
+            self.dropped += 1
+        self._frames.append(sample)
+        if self._waiters:
+            resolve_future(self._waiters.popleft())
+
+    def _to_frame(self, sample: Gst.Sample) -> VideoFrame | AudioFrame:
+        import numpy as np
+
+        buffer = sample.get_buffer()
+        structure = sample.get_caps().get_structure(0)
+        pts = None if buffer.pts == Gst.CLOCK_TIME_NONE else buffer.pts / Gst.SECOND
+        ok, info = buffer.map(Gst.MapFlags.READ)
+        if not ok:
+            raise WebRTCError("could not read a decoded frame")
+        try:
+            data = np.frombuffer(info.data, dtype=np.uint8).copy()
+        finally:
+            buffer.unmap(info)
+        if self.kind == "video":
+            width = structure.get_value("width")
+            height = structure.get_value("height")
+            stride = (width * 3 + 3) & ~3
+            rows = data[: stride * height].reshape(height, stride)
+            return VideoFrame(rows[:, : width * 3].reshape(height, width, 3), pts)
+        channels = structure.get_value("channels")
+        rate = structure.get_value("rate")
+        samples = data.view(np.int16).reshape(-1, channels)
+        return AudioFrame(samples, rate, pts)
+
+    # --- frames to GStreamer -----------------------------------------------------------------
+
+    async def connect(self, sink: str | None = None) -> None:
+        """Play the track to a GStreamer sink description (default: autovideosink/audiosink)."""
+        if self.codec is None:
+            raise WebRTCError(f"cannot decode {self.encoding_name}")
+        if self._ended:
+            raise ClosedError(f"{self.kind} track {self.id} has ended")
+        sink = sink or ("autovideosink" if self.kind == "video" else "autoaudiosink")
+        description = f"queue ! {self.codec.decoder} ! {_CONVERT[self.kind]} ! {sink}"
+
+        def attach() -> None:
+            if self._tee is None or self._pipeline is None:
+                raise ClosedError("the peer connection is closed")
+            self._branches.append(_link_branch(self._pipeline, self._tee, description))
+
+        await self._glib.call(attach)
+
+    async def record(self, path: str | Path, duration: float | None = None) -> Path:
+        """Write the track, without re-encoding, to a WebM (VP8/VP9/Opus) or Matroska file.
+
+        Records for ``duration`` seconds, or until the track ends, then finishes the file.
+        """
+        if self.codec is None:
+            raise WebRTCError(f"cannot record {self.encoding_name}")
+        if self._ended:
+            raise ClosedError(f"{self.kind} track {self.id} has ended")
+        target = Path(path)
+        parser = f"{self.codec.parser} ! " if self.codec.parser else ""
+        location = str(target).replace("\\", "\\\\").replace('"', '\\"')
+        description = (
+            f"queue ! {parser}{self.codec.container} name=mux ! "
+            f'filesink name=file location="{location}" async=false'
+        )
+        finished: asyncio.Future[None] = self._loop.create_future()
+        state: dict[str, Any] = {}
+
+        def on_file_event(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+            event = info.get_event()
+            if event is not None and event.type == Gst.EventType.EOS:
+                try:
+                    self._loop.call_soon_threadsafe(resolve_future, finished)
+                except RuntimeError:
+                    pass
+            return Gst.PadProbeReturn.OK
+
+        def start() -> None:
+            if self._tee is None or self._pipeline is None:
+                raise ClosedError("the peer connection is closed")
+            branch = _link_branch(self._pipeline, self._tee, description)
+            file_pad = branch.get_by_name("file").get_static_pad("sink")
+            file_pad.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_file_event)
+            state["branch"] = branch
+            state["tee_pad"] = branch.get_static_pad("sink").get_peer()
+
+        await self._glib.call(start)
+        ended: asyncio.Future[None] = self._loop.create_future()
+        self._events.on("ended", lambda: resolve_future(ended))
+        try:
+            await asyncio.wait_for(asyncio.shield(ended), duration)
+        except TimeoutError:
+            pass
+
+        def stop() -> None:
+            branch, tee_pad = state["branch"], state["tee_pad"]
+
+            def unlink(pad: Gst.Pad, _info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+                sink = branch.get_static_pad("sink")
+                pad.unlink(sink)
+                if self._tee is not None:
+                    self._tee.release_request_pad(pad)
+                sink.send_event(Gst.Event.new_eos())
+                return Gst.PadProbeReturn.REMOVE
+
+            if tee_pad is not None and self._tee is not None:
+                tee_pad.add_probe(Gst.PadProbeType.IDLE, unlink)
+            else:
+                branch.get_static_pad("sink").send_event(Gst.Event.new_eos())
+
+        await self._glib.call(stop)
+        try:
+            await asyncio.wait_for(finished, 5)
+        except TimeoutError:
+            log.warning("recording of %s did not finish cleanly", target)
+
+        def remove() -> None:
+            branch = state["branch"]
+            branch.set_state(Gst.State.NULL)
+            if self._pipeline is not None and branch.get_parent() is self._pipeline:
+                self._pipeline.remove(branch)
+
+        await self._glib.call(remove)
+        return target
+
+    # --- ending ------------------------------------------------------------------------------
+
+    def _end(self) -> None:
+        """asyncio thread: mark ended, wake receivers, emit ``ended`` once."""
+        if self._ended:
+            return
+        self._ended = True
+        while self._waiters:
+            resolve_future(self._waiters.popleft())
+        self._events.emit("ended")
+
+    def _detach(self) -> None:
+        """GLib thread: disconnect signal handlers before the pipeline stops."""
+        for gst_object, handler_id in self._handler_ids:
+            if gst_object.handler_is_connected(handler_id):
+                gst_object.disconnect(handler_id)
+        self._handler_ids.clear()
+        self._tee = None
+        self._pipeline = None
+        self._python_branch = None
+        self._branches.clear()
+
+    def __repr__(self) -> str:
+        return f"<RemoteTrack {self.kind} {self.encoding_name} id={self.id}>"

@@ -1,0 +1,158 @@
+"""Sending: a source's encoding bin linked to a webrtcbin sink pad, and its transceiver."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ClosedError
+from ..gst import GLib, Gst, GstWebRTC
+from .codecs import Codec
+from .sources import MediaSource
+
+if TYPE_CHECKING:
+    from ..glibloop import GLibLoop
+
+__all__ = ["DIRECTIONS", "RtpSender", "Transceiver", "build_sender_bin"]
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = {
+    "sendrecv": GstWebRTC.WebRTCRTPTransceiverDirection.SENDRECV,
+    "sendonly": GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY,
+    "recvonly": GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY,
+    "inactive": GstWebRTC.WebRTCRTPTransceiverDirection.INACTIVE,
+}
+
+
+def build_sender_bin(
+    pipeline: Gst.Pipeline, webrtc: Gst.Element, source: MediaSource
+) -> tuple[Gst.Bin, Gst.Pad]:
+    """GLib thread: encode ``source`` and link it to a new webrtcbin sink pad."""
+    codec = source.codec
+    pt = codec.default_payload_type
+    description = (
+        f"{source.raw_description()} ! queue max-size-buffers=3 leaky=downstream ! "
+        f"{codec.encoder_description(source.bitrate)} ! {codec.payloader} pt={pt} ! "
+        f'capsfilter name=rtpcaps caps="{codec.rtp_caps(pt)}"'
+    )
+    try:
+        bin_ = Gst.parse_bin_from_description(description, True)
+    except GLib.Error as exc:
+        raise ValueError(f"invalid source pipeline {source.pipeline!r}: {exc.message}") from None
+    pipeline.add(bin_)
+    pad = webrtc.request_pad_simple("sink_%u")
+    if pad is None or bin_.get_static_pad("src").link(pad) != Gst.PadLinkReturn.OK:
+        pipeline.remove(bin_)
+        raise ValueError("webrtcbin refused a new sending pad")
+    source._attach(bin_)
+    bin_.sync_state_with_parent()
+    return bin_, pad
+
+
+class Transceiver:
+    """A webrtcbin transceiver: one m-line, its kind, direction and mid."""
+
+    def __init__(self, kind: str, gst_transceiver: Any, direction: str) -> None:
+        self.kind = kind
+        self._gst = gst_transceiver
+        self._direction = direction
+        self.mid: str | None = None
+        self.sender: RtpSender | None = None
+
+    @property
+    def direction(self) -> str:
+        """The direction we asked for: sendrecv, sendonly, recvonly or inactive."""
+        return self._direction
+
+    def _set_direction(self, direction: str) -> None:
+        """GLib thread."""
+        self._gst.set_property("direction", DIRECTIONS[direction])
+        self._direction = direction
+
+    def _refresh(self) -> None:
+        """GLib thread: read the mid webrtcbin assigned."""
+        if self._gst is not None:
+            self.mid = self._gst.get_property("mid")
+
+    def __repr__(self) -> str:
+        return f"<Transceiver {self.kind} mid={self.mid} {self._direction}>"
+
+
+class RtpSender:
+    """What :meth:`PeerConnection.add_track` returns: one source being sent."""
+
+    def __init__(
+        self,
+        source: MediaSource,
+        bin_: Gst.Bin,
+        pad: Gst.Pad,
+        transceiver: Transceiver,
+        glib: GLibLoop,
+    ) -> None:
+        self.source = source
+        self.transceiver = transceiver
+        self._bin: Gst.Bin | None = bin_
+        self._pad: Gst.Pad | None = pad
+        self._glib = glib
+        self.payload_type = source.codec.default_payload_type
+
+    @property
+    def kind(self) -> str:
+        """``audio`` or ``video``."""
+        return self.source.kind
+
+    @property
+    def codec(self) -> Codec:
+        """The codec being sent."""
+        return self.source.codec
+
+    @property
+    def active(self) -> bool:
+        """False once removed from its peer connection."""
+        return self._bin is not None
+
+    async def set_bitrate(self, bitrate: int) -> None:
+        """Change the encoder's target bitrate (bits per second) while sending."""
+        if not isinstance(bitrate, int) or bitrate <= 0:
+            raise ValueError("bitrate must be a positive number of bits per second")
+        bin_ = self._bin
+        if bin_ is None:
+            raise ClosedError("this sender was removed")
+        codec = self.codec
+
+        def apply() -> None:
+            encoder = bin_.get_by_name("encoder")
+            encoder.set_property(codec.bitrate_property, bitrate // codec.bitrate_scale)
+
+        await self._glib.call(apply)
+        self.source.bitrate = bitrate
+
+    def _set_payload_type(self, payload_type: int) -> None:
+        """GLib thread: send with the payload type the remote offer chose."""
+        bin_ = self._bin
+        if bin_ is None or payload_type == self.payload_type:
+            return
+        bin_.get_by_name("payloader").set_property("pt", payload_type)
+        caps = Gst.Caps.from_string(self.codec.rtp_caps(payload_type))
+        bin_.get_by_name("rtpcaps").set_property("caps", caps)
+        self.payload_type = payload_type
+        log.debug("%s sender now uses payload type %d", self.codec.name, payload_type)
+
+    def _remove(self, pipeline: Gst.Pipeline, webrtc: Gst.Element) -> None:
+        """GLib thread: stop sending and take the bin out of the pipeline."""
+        bin_, pad = self._bin, self._pad
+        self._bin = self._pad = None
+        detach = getattr(self.source, "_detach", None)
+        if detach is not None:
+            detach()
+        if bin_ is None:
+            return
+        src = bin_.get_static_pad("src")
+        if pad is not None and src is not None:
+            src.unlink(pad)
+        bin_.set_state(Gst.State.NULL)
+        pipeline.remove(bin_)
+
+    def __repr__(self) -> str:
+        return f"<RtpSender {self.kind} {self.codec.name} pt={self.payload_type}>"
