@@ -41,6 +41,8 @@ class Configuration:
     - ``strategy``: how promises are driven: ``"asyncio"`` (default), ``"sync"``,
       ``"callback"`` or ``"gi-events"`` (see :mod:`aiogstwebrtc.strategies`).
     - ``ice_tcp``: also gather TCP candidates (off by default).
+    - ``certificate``: ``"ecdsa"`` (default, as browsers; needed by aiortc) or ``"rsa"``
+      (webrtcbin's own).
 
     libnice's UPnP is always off.
     """
@@ -53,12 +55,15 @@ class Configuration:
     init_data_channel: bool = False
     strategy: str = "asyncio"
     ice_tcp: bool = False
+    certificate: str = "ecdsa"
 
     def __post_init__(self) -> None:
         if self.bundle_policy not in BUNDLE_POLICIES:
             raise ValueError(f"bundle_policy must be one of {BUNDLE_POLICIES}")
         if self.ice_transport_policy not in ICE_TRANSPORT_POLICIES:
             raise ValueError(f"ice_transport_policy must be one of {ICE_TRANSPORT_POLICIES}")
+        if self.certificate not in ("ecdsa", "rsa"):
+            raise ValueError("certificate must be 'ecdsa' or 'rsa'")
         if not self.operation_timeout > 0:
             raise ValueError("operation_timeout must be positive")
         from .strategies import STRATEGIES

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from .certificate import Certificate, process_certificate, with_fingerprint
 from .config import Configuration
 from .datachannel import DataChannel
 from .errors import ClosedError, InvalidSDPError, InvalidStateError, WebRTCError
@@ -193,6 +194,7 @@ class PeerConnection:
         self._sctp_association_id: int | None = None
         self._sctp_encoders: list[Gst.Element] = []
         self._sctp_transport_exists = False
+        self._certificate: Certificate | None = None
         self._transceivers: list[Transceiver] = []
         self._senders: list[RtpSender] = []
         self._tracks: list[RemoteTrack] = []
@@ -289,7 +291,7 @@ class PeerConnection:
             lambda promise: webrtc.emit("create-offer", None, promise),
             _description_extractor("offer"),
         )
-        return SessionDescription("offer", sdp)
+        return SessionDescription("offer", self._own_fingerprint(sdp))
 
     async def create_answer(self) -> SessionDescription:
         """Create an SDP answer to the remote offer."""
@@ -301,7 +303,7 @@ class PeerConnection:
             lambda promise: webrtc.emit("create-answer", None, promise),
             _description_extractor("answer"),
         )
-        return SessionDescription("answer", sdp)
+        return SessionDescription("answer", self._own_fingerprint(sdp))
 
     async def set_local_description(
         self, description: SessionDescription | Mapping[str, Any] | None = None
@@ -720,6 +722,8 @@ class PeerConnection:
         self._loop = loop
         self._glib = acquire_glib_loop(loop)
         self._sctp_association_id = SctpAssociationIds.acquire()
+        if self._config.certificate == "ecdsa":
+            self._certificate = process_certificate()  # ECDSA P-256: a few ms, once
         try:
             await asyncio.wait_for(self._glib.call(self._build), _START_TIMEOUT)
         except BaseException:
@@ -888,6 +892,12 @@ class PeerConnection:
         for transceiver in self._transceivers:
             transceiver._refresh()
 
+    def _own_fingerprint(self, sdp: str) -> str:
+        """Put our certificate's real fingerprint into a description webrtcbin made."""
+        if self._certificate is None:
+            return sdp
+        return with_fingerprint(sdp, self._certificate)
+
     def _note_sctp(self, description: SessionDescription) -> None:
         if any(section.kind == "application" for section in description.media):
             self._sctp_transport_exists = True
@@ -962,6 +972,8 @@ class PeerConnection:
     def _gst_on_element_added(self, _bin: Gst.Bin, _sub_bin: Gst.Bin, element: Gst.Element) -> None:
         factory = element.get_factory()
         name = factory.get_name() if factory is not None else ""
+        if name == "dtlssrtpdec" and self._certificate is not None:
+            element.set_property("pem", self._certificate.pem)
         if name in ("sctpenc", "sctpdec") and self._sctp_association_id is not None:
             element.set_property("sctp-association-id", self._sctp_association_id)
             if name == "sctpenc":
