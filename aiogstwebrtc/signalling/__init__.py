@@ -4,7 +4,9 @@ Three layers, none of which needs GStreamer:
 
 * :mod:`.protocol` — the messages, their validation and JSON form (no I/O);
 * :mod:`.router` — the server's rules (peers, sessions, routing) as a pure state machine;
-* :mod:`.server` and :mod:`.client` — aiohttp websocket server and asyncio client.
+* :mod:`.server` and :mod:`.client` — aiohttp websocket server and asyncio client;
+* :mod:`.roles` — a media :class:`Producer` and a :class:`Consumer` built on the client
+  and :class:`~aiogstwebrtc.PeerConnection` (GStreamer is imported only when they run).
 
 ::
 
@@ -63,6 +65,16 @@ from .protocol import (
     parse_client_message,
     parse_server_message,
 )
+from .roles import (
+    ChatHandler,
+    Consumer,
+    ConsumerSession,
+    Producer,
+    ProducerSession,
+    RoleSession,
+    SourceFactory,
+    echo_chat,
+)
 from .router import Router, Session
 from .server import DEFAULT_HOST, DEFAULT_PORT, SignallingServer
 
@@ -70,9 +82,12 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "MAX_MESSAGE_SIZE",
+    "ChatHandler",
     "ClientMessage",
     "ClientState",
+    "Consumer",
     "ConsumerList",
+    "ConsumerSession",
     "EndSession",
     "ErrorMessage",
     "IcePayload",
@@ -84,8 +99,11 @@ __all__ = [
     "PeerRole",
     "PeerSdp",
     "PeerStatusChanged",
+    "Producer",
     "ProducerList",
+    "ProducerSession",
     "ProtocolError",
+    "RoleSession",
     "Router",
     "SdpPayload",
     "ServerError",
@@ -100,9 +118,11 @@ __all__ = [
     "SignallingError",
     "SignallingServer",
     "SignallingTimeoutError",
+    "SourceFactory",
     "StartSession",
     "Welcome",
     "dumps",
+    "echo_chat",
     "parse_client_message",
     "parse_server_message",
 ]

@@ -1,0 +1,103 @@
+"""Run the signalling server: GStreamer's webrtcsink/webrtcsrc protocol over a websocket.
+
+Peers connect to ws://HOST:PORT/ (webrtcsink, webrtcsrc, gstwebrtc-api pages, the
+``aiogstwebrtc produce`` command, aiogstwebrtc's SignallingClient); a browser opening
+http://HOST:PORT/ gets the demo page, which lists the producers and plays them.
+Stops cleanly on Ctrl-C (SIGINT) or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from .server import DEFAULT_HOST, DEFAULT_PORT, SignallingServer
+
+__all__ = ["WEB_DIR", "add_arguments", "run", "serve"]
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+"""The demo page shipped with the package."""
+
+TOKEN_ENV = "AIOGSTWEBRTC_TOKEN"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``aiogstwebrtc signalling-server``."""
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for every interface)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV),
+        help=f"shared secret peers must present as ?token=... or 'Authorization: Bearer' "
+        f"(default: ${TOKEN_ENV}, else no authentication)",
+    )
+    parser.add_argument(
+        "--allowed-origin",
+        action="append",
+        dest="allowed_origins",
+        metavar="ORIGIN",
+        help="browser origin allowed to connect, e.g. https://example.org (repeatable); "
+        "when given, other origins are refused; this server's own page and "
+        "non-browser peers are always allowed",
+    )
+    parser.add_argument(
+        "--web",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve the demo page at http://HOST:PORT/ (default: yes)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM."""
+    try:
+        asyncio.run(
+            serve(
+                args.host,
+                args.port,
+                token=args.token or None,
+                allowed_origins=args.allowed_origins,
+                web=args.web,
+            )
+        )
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
+        return 1
+    return 0
+
+
+async def serve(
+    host: str,
+    port: int,
+    *,
+    token: str | None = None,
+    allowed_origins: list[str] | None = None,
+    web: bool = True,
+) -> None:
+    """Run a :class:`SignallingServer` until SIGINT or SIGTERM."""
+    from ._shutdown import say, stop_on_signals
+
+    server = SignallingServer(host, port, token=token, allowed_origins=allowed_origins)
+    if web:
+        server.add_static(WEB_DIR)
+    with stop_on_signals() as stop:
+        async with server:
+            say(f"signalling server: {server.url}")
+            if web:
+                say(f"demo page:         {server.url.replace('ws', 'http', 1)}")
+            if token:
+                say("peers must present the token (pages: add ?token=... to the URL)")
+            say("Ctrl-C to stop")
+            await stop.wait()
+    say("signalling server stopped")
