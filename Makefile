@@ -12,7 +12,7 @@ test-setup:
 	@BOOTSTRAP_APT_EXTRA="chromium fonts-liberation" scripts/bootstrap.sh
 
 demo: setup
-	@$(NETNS) $(PY) -m aiogstwebrtc demo
+	@$(PY) -m aiogstwebrtc demo
 
 test: test-setup lint typecheck
 	$(NETNS) $(PY) -m pytest -q
