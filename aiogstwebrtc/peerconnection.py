@@ -509,11 +509,12 @@ class PeerConnection:
             channel = webrtc.emit("create-data-channel", label, options)
             return None if channel is None else DataChannel(channel, loop, glib)
 
+        self._negotiable += 1
         channel = await glib.call(create)
         if channel is None:
+            self._negotiable -= 1
             raise WebRTCError(f"webrtcbin refused to create data channel {label!r}")
         self._channels.append(channel)
-        self._negotiable += 1
         return channel
 
     # --- media -------------------------------------------------------------------------------
@@ -550,10 +551,14 @@ class PeerConnection:
             transceiver.sender = sender
             return sender
 
-        sender = await glib.call(build)
+        self._negotiable += 1  # before webrtcbin can announce negotiation-needed
+        try:
+            sender = await glib.call(build)
+        except BaseException:
+            self._negotiable -= 1
+            raise
         self._senders.append(sender)
         self._transceivers.append(sender.transceiver)
-        self._negotiable += 1
         return sender
 
     async def add_transceiver(self, kind: str, direction: str = "sendrecv") -> Transceiver:
@@ -580,9 +585,13 @@ class PeerConnection:
                 raise WebRTCError(f"webrtcbin refused a {kind} transceiver")
             return Transceiver(kind, gst_transceiver, direction)
 
-        transceiver = await self._require_glib().call(add)
-        self._transceivers.append(transceiver)
         self._negotiable += 1
+        try:
+            transceiver = await self._require_glib().call(add)
+        except BaseException:
+            self._negotiable -= 1
+            raise
+        self._transceivers.append(transceiver)
         return transceiver
 
     async def remove_track(self, sender: RtpSender) -> None:
@@ -990,7 +999,11 @@ class PeerConnection:
         kind = structure.get_string("media") or "video"
         encoding = structure.get_string("encoding-name") or ""
         trace(f"pad-added {pad.get_name()} {kind} {encoding}")
-        track = RemoteTrack(kind, encoding, pad.get_name(), loop, glib)
+        transceiver = pad.get_property("transceiver")
+        mid = transceiver.get_property("mid") if transceiver is not None else None
+        del transceiver
+        track = RemoteTrack(kind, encoding, mid or pad.get_name(), loop, glib)
+        track.mid = mid
         track._build(pipeline, pad)  # linked before returning: no data is lost
         self._tracks_built.append(track)
         self._post(self._on_remote_track, track)
@@ -1044,12 +1057,6 @@ class PeerConnection:
     def _on_remote_track(self, track: RemoteTrack) -> None:
         if self._closed:
             return
-        # webrtcbin names its source pads src_<m-line index>.
-        index = track.id.rpartition("_")[2]
-        if self._remote_description is not None and index.isdigit():
-            sections = self._remote_description.media
-            if int(index) < len(sections):
-                track.mid = sections[int(index)].mid
         self._tracks.append(track)
         self._events.emit("track", track)
 

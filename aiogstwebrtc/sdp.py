@@ -36,11 +36,17 @@ class MediaSection:
     mid: str | None
     direction: str = "sendrecv"
     port: int = 9
+    bundle_only: bool = False
+
+    @property
+    def rejected(self) -> bool:
+        """Port 0 without ``a=bundle-only``: the section is turned off."""
+        return self.port == 0 and not self.bundle_only
 
     @property
     def sends(self) -> bool:
         """True when the side that wrote this section sends media on it."""
-        return self.port != 0 and self.direction in ("sendrecv", "sendonly")
+        return not self.rejected and self.direction in ("sendrecv", "sendonly")
 
     @property
     def receives(self) -> bool:
@@ -131,6 +137,8 @@ def media_sections(sdp: str) -> list[MediaSection]:
             current = {"kind": fields[0], "mid": None, "direction": session_direction, "port": port}
         elif line.startswith("a=mid:") and current is not None:
             current["mid"] = line[len("a=mid:") :].strip()
+        elif line == "a=bundle-only" and current is not None:
+            current["bundle_only"] = True
         elif line[2:] in ("sendrecv", "sendonly", "recvonly", "inactive") and line[:2] == "a=":
             if current is None:
                 session_direction = line[2:]

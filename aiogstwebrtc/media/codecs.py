@@ -82,7 +82,7 @@ CODECS: dict[str, Codec] = {
             102,
             encoder=(
                 "x264enc name=encoder tune=zerolatency speed-preset=ultrafast key-int-max=60 "
-                "bitrate={bitrate} ! video/x-h264,profile=constrained-baseline"
+                "bitrate={bitrate} ! video/x-h264,profile=constrained-baseline,level=(string)3.1"
             ),
             payloader="rtph264pay name=payloader config-interval=-1 aggregate-mode=zero-latency",
             depayloader="rtph264depay",
@@ -91,7 +91,9 @@ CODECS: dict[str, Codec] = {
             container="matroskamux",
             bitrate_property="bitrate",
             bitrate_scale=1000,
-            extra_caps="packetization-mode=(string)1,profile-level-id=(string)42e01f",
+            # rtph264pay derives profile-level-id from the stream (42c01f: constrained
+            # baseline, level 3.1); pinning a different spelling here fails negotiation.
+            extra_caps="packetization-mode=(string)1",
             fmtp="packetization-mode=1",
         ),
         Codec(

@@ -1,0 +1,184 @@
+"""Media between two of our peers: numpy frames, recording, renegotiation, bounded queues."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aiogstwebrtc import PeerConnection
+from aiogstwebrtc.media import AudioSource, RemoteTrack, VideoFrame, VideoSource
+from tests.helpers import connected_pair, rss_bytes, wire_trickle
+
+
+async def _renegotiate(a: PeerConnection, b: PeerConnection) -> None:
+    offer = await a.create_offer()
+    await a.set_local_description(offer)
+    await a.set_remote_description(await b.handle_offer(offer))
+
+
+async def _media_pair(
+    *sources: VideoSource | AudioSource,
+) -> tuple[PeerConnection, PeerConnection, asyncio.Queue[RemoteTrack]]:
+    a, b = PeerConnection(), PeerConnection()
+    tracks: asyncio.Queue[RemoteTrack] = asyncio.Queue()
+    b.on("track", tracks.put_nowait)
+    wire_trickle(a, b)
+    for source in sources:
+        await a.add_track(source)
+    await _renegotiate(a, b)
+    return a, b, tracks
+
+
+async def test_numpy_frames_arrive_with_their_size_and_colour() -> None:
+    source = VideoSource.from_frames(320, 240, framerate=30)
+    a, b, tracks = await _media_pair(source)
+    colour = np.array([200, 40, 40], dtype=np.uint8)
+    frame = np.broadcast_to(colour, (240, 320, 3)).copy()
+
+    async def pump() -> None:
+        while True:
+            source.push(frame)
+            await asyncio.sleep(1 / 30)
+
+    pumping = asyncio.ensure_future(pump())  # nothing is sent until frames are pushed
+    try:
+        track = await asyncio.wait_for(tracks.get(), 15)
+        try:
+            received: VideoFrame | None = None
+            for _ in range(10):  # the first frames may predate the first keyframe
+                candidate = await asyncio.wait_for(track.recv(), 15)
+                assert isinstance(candidate, VideoFrame)
+                received = candidate
+            assert received is not None
+            assert (received.width, received.height) == (320, 240)
+            mean = received.data.reshape(-1, 3).mean(axis=0)
+            assert np.all(np.abs(mean - colour) < 25), mean
+        finally:
+            pumping.cancel()
+        with pytest.raises(ValueError):
+            source.push(np.zeros((10, 10, 3), dtype=np.uint8))
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+@pytest.mark.parametrize(
+    ("codec", "suffix", "container"), [("vp8", ".webm", "webm"), ("h264", ".mkv", "matroska")]
+)
+async def test_record_writes_a_file_discoverer_reads(
+    tmp_path: Path, codec: str, suffix: str, container: str
+) -> None:
+    a, b, tracks = await _media_pair(VideoSource(codec=codec, width=320, height=240))
+    try:
+        track = await asyncio.wait_for(tracks.get(), 15)
+        path = await track.record(tmp_path / f"out{suffix}", duration=2.0)
+    finally:
+        await asyncio.gather(a.close(), b.close())
+    info = subprocess.run(
+        ["gst-discoverer-1.0", "-v", str(path)], capture_output=True, text=True, timeout=30
+    ).stdout
+    assert container in info.lower()
+    assert f"video/x-{codec}" in info.lower()
+    duration_line = next(line for line in info.splitlines() if "Duration:" in line)
+    hours, minutes, seconds = duration_line.split("Duration:")[1].strip().split(":")
+    duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    assert 1.0 <= duration <= 3.5, duration_line
+
+
+async def test_renegotiation_keeps_the_data_channel_in_order() -> None:
+    async with connected_pair() as pair:
+        a, b = pair.offerer, pair.answerer
+        tracks: asyncio.Queue[RemoteTrack] = asyncio.Queue()
+        b.on("track", tracks.put_nowait)
+        needed = asyncio.Event()
+        a.on("negotiationneeded", needed.set)
+        sent = 0
+        stop = asyncio.Event()
+
+        async def chatter() -> None:
+            nonlocal sent
+            while not stop.is_set():
+                pair.channel.send(json.dumps(sent))
+                sent += 1
+                await asyncio.sleep(0.005)
+
+        chatting = asyncio.ensure_future(chatter())
+        try:
+            video = await a.add_track(VideoSource(width=320, height=240))
+            await asyncio.wait_for(needed.wait(), 10)
+            await _renegotiate(a, b)
+            video_track = await asyncio.wait_for(tracks.get(), 15)
+            assert video_track.kind == "video"
+            await asyncio.wait_for(video_track.recv(), 15)
+
+            needed.clear()
+            await a.add_track(AudioSource())
+            await asyncio.wait_for(needed.wait(), 10)
+            await _renegotiate(a, b)
+            audio_track = await asyncio.wait_for(tracks.get(), 15)
+            assert audio_track.kind == "audio"
+            await asyncio.wait_for(audio_track.recv(), 15)
+
+            ended = asyncio.Event()
+            video_track.on("ended", ended.set)
+            needed.clear()
+            await a.remove_track(video)
+            await asyncio.wait_for(needed.wait(), 10)
+            await _renegotiate(a, b)
+            await asyncio.wait_for(ended.wait(), 10)
+            await asyncio.wait_for(audio_track.recv(), 15)  # audio goes on
+        finally:
+            stop.set()
+            await chatting
+        received = []
+        while len(received) < sent:
+            received.append(json.loads(await asyncio.wait_for(pair.remote.recv(), 10)))
+        assert received == list(range(sent))
+        assert sent > 50
+
+
+async def test_a_slow_consumer_does_not_grow_memory() -> None:
+    a, b, tracks = await _media_pair(VideoSource(width=640, height=480, framerate=30))
+    try:
+        track = await asyncio.wait_for(tracks.get(), 15)
+        await asyncio.wait_for(track.recv(), 15)
+        consumed = 1
+        baseline = rss_bytes()
+        for _ in range(6):  # the slow consumer: one frame every half second
+            await asyncio.sleep(0.5)
+            await asyncio.wait_for(track.recv(), 15)
+            consumed += 1
+        queued = len(track._frames)
+        assert queued <= 30
+        assert track.received == consumed + queued + track.dropped  # nothing unaccounted
+        assert track.dropped > 0
+        assert rss_bytes() - baseline < 30 * 1024 * 1024
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+async def test_bad_sources_are_refused() -> None:
+    with pytest.raises(ValueError):
+        VideoSource(codec="nope")
+    with pytest.raises(ValueError):
+        AudioSource(codec="vp8")
+    with pytest.raises(ValueError):
+        VideoSource(width=321)
+    pc = PeerConnection()
+    try:
+        with pytest.raises(ValueError, match="invalid source pipeline"):
+            await pc.add_track(VideoSource(pipeline="nosuchelement ! fakesink"))
+        with pytest.raises(TypeError):
+            await pc.add_track("videotestsrc")  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            await pc.add_transceiver("text")
+        transceiver = await pc.add_transceiver("video", direction="recvonly")
+        offer = await pc.create_offer()
+        assert "a=recvonly" in offer.sdp and "VP8/90000" in offer.sdp and "H264/90000" in offer.sdp
+        assert transceiver.kind == "video"
+    finally:
+        await pc.close()
