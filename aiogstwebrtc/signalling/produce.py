@@ -138,7 +138,7 @@ def make_sources(
 
     for source in build():  # validates codec names and sizes
         try:
-            Gst.parse_bin_from_description(source.raw_description(), True)
+            Gst.parse_launch(f"{source.raw_description()} ! fakesink")
         except Exception as exc:
             raise ValueError(f"invalid {source.kind} source {source.pipeline!r}: {exc}") from None
     return build

@@ -259,7 +259,8 @@ class RoleSession:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("session %s failed: %s", self.session_id, exc, exc_info=True)
+            expected = isinstance(exc, WebRTCError)  # a refusal or timeout, not a bug here
+            log.warning("session %s failed: %s", self.session_id, exc, exc_info=not expected)
             self._role._spawn(self._finish(f"failed: {exc}", notify=True))
             return
         if not self._ended.is_set():

@@ -134,7 +134,7 @@
     producerRemoved(producer) {
       demo.producers = api.getAvailableProducers().map(describe);
       renderProducers();
-      if (currentSession && currentSession.peerId === producer.id) {
+      if (lastWatchedId === producer.id) {
         showError(`The producer ${label(producer)} left.`);
       }
     },
@@ -172,6 +172,7 @@
   // ------------------------------------------------------------------ watching
 
   let currentSession = null;
+  let lastWatchedId = null;
   let chatChannel = null;
   let statsTimer = null;
   let lastBytes = null;
@@ -185,6 +186,7 @@
       return;
     }
     currentSession = session;
+    lastWatchedId = producer.id;
     demo.watching = { id: producer.id, name: label(producer) };
     ui.watching.textContent = `Watching ${label(producer)}`;
     ui.stop.disabled = false;
@@ -233,6 +235,7 @@
       ui.session.textContent = "closed";
       ui.watching.textContent = `Session with ${label(producer)} ended.`;
       chatLine("info", "session ended");
+      showError(`The session with ${label(producer)} ended (the producer closed it or left).`);
       endWatchingUi();
       currentSession = null;
       renderProducers();
@@ -356,7 +359,8 @@
   function stopWatching() {
     if (currentSession) {
       const session = currentSession;
-      currentSession = null;
+      currentSession = null; // its "closed" event is then ours, not an error
+      lastWatchedId = null;
       session.close();
     }
     demo.watching = null;

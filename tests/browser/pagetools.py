@@ -1,0 +1,98 @@
+"""Headless Debian Chromium for the page tests, with the flags the network rules allow."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+WAIT_MS = 20_000  # any single page condition
+
+# Only these flags: no network beyond the test namespace, no background services.
+# Fake media devices (and the permission granted below) make Chromium gather its own host
+# candidates in a namespace without a default route, and let the page share a camera.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@asynccontextmanager
+async def browser_page(
+    *, permissions: bool = True, log: list[str] | None = None
+) -> AsyncIterator[Any]:
+    """A fresh Chromium page (1280x900); console lines and page errors go to ``log``."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (make test-setup installs Debian's chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(
+                viewport={"width": 1280, "height": 900},
+                permissions=["camera", "microphone"] if permissions else [],
+            )
+            page = await context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            if log is not None:
+                page.on("console", lambda m: log.append(f"console.{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: log.append(f"pageerror: {e}"))
+            yield page
+        finally:
+            await browser.close()
+
+
+async def demo_state(page: Any) -> dict[str, Any]:
+    """The page's ``window.demo`` state."""
+    state: dict[str, Any] = await page.evaluate("JSON.parse(JSON.stringify(window.demo))")
+    return state
+
+
+@asynccontextmanager
+async def command(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run ``python -m aiogstwebrtc ARGS``; killed at the end if still running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aiogstwebrtc",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def read_until(process: asyncio.subprocess.Process, pattern: str) -> re.Match[str]:
+    """Read output lines until one matches ``pattern`` (bounded)."""
+    assert process.stdout is not None
+    seen: list[str] = []
+    async with asyncio.timeout(WAIT_MS / 1000):
+        while True:
+            line = (await process.stdout.readline()).decode()
+            if not line:
+                raise AssertionError(f"process ended before {pattern!r}: {''.join(seen)}")
+            seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
