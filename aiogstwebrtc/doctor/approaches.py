@@ -164,8 +164,7 @@ def select(spec: str) -> list[Approach]:
             found = [_BY_KEY[part]]
         else:
             raise ValueError(
-                f"unknown approach {part!r}; choose 1, 2, 3, 4, all or one of "
-                + ", ".join(_BY_KEY)
+                f"unknown approach {part!r}; choose 1, 2, 3, 4, all or one of " + ", ".join(_BY_KEY)
             )
         chosen.extend(approach for approach in found if approach not in chosen)
     if not chosen:

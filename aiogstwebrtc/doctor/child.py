@@ -71,11 +71,12 @@ async def _run(
 
     approach = by_key(approach_key)
     hang_step = os.environ.get(HANG_VARIABLE) or None
+    not_here = skip.get("*")
     notes: list[dict[str, Any]] = []
     poisoned = False
     for key in scenario_keys:
         scenario = Scenario.parse(key)
-        reason = skip.get(scenario.peer)
+        reason = not_here or skip.get(scenario.peer)
         if reason is None and scenario.peer == "aiortc":
             if aiortc_version() is None:
                 reason = "aiortc is not installed (pip install aiortc)"
@@ -103,9 +104,7 @@ async def _run(
             break
         if not result["worked"] and approach.broken:
             break  # one failure shows it; the others would fail the same way
-    send(
-        {"event": "done", "notes": notes, "workarounds": workarounds.seen, "poisoned": poisoned}
-    )
+    send({"event": "done", "notes": notes, "workarounds": workarounds.seen, "poisoned": poisoned})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,11 +150,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     )
     code = 0
+    if approach.loop == "gi-events":
+        try:
+            from gi.events import GLibEventLoopPolicy  # noqa: F401
+        except ImportError as exc:
+            skip["*"] = f"gi.events is not available ({exc}): it needs PyGObject >= 3.50"
     coroutine = _run(
         approach.key, args.scenarios.split(","), args.step_timeout, skip, send, workarounds
     )
     try:
-        if approach.loop == "gi-events":
+        if approach.loop == "gi-events" and "*" not in skip:
             from .. import run as run_on_glib
 
             run_on_glib(coroutine, gi_events=True)

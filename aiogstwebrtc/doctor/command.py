@@ -186,25 +186,34 @@ def run_menu(options: dict[str, Any], stdin: TextIO, out: TextIO, details: bool 
     environment = probe_environment()
     out.write(render_environment(environment) + "\n")
     status = 0
+    show_menu = True
     while True:
-        out.write("\n" + MENU + "choice: ")
+        out.write(("\n" + MENU if show_menu else "") + "choice: ")
         out.flush()
-        line = stdin.readline()
-        if not line:
+        try:
+            line = stdin.readline()
+        except KeyboardInterrupt:
             out.write("\n")
-            break
+            return 130
         choice = line.strip().lower()
-        if choice in ("q", "quit", "exit"):
+        if not line or choice in ("q", "quit", "exit"):
+            out.write("\n" if not line else "")
             break
+        show_menu = False
         if not choice:
             continue
         if choice not in ("1", "2", "3", "4", "5", "all"):
-            out.write(f"unknown choice {choice!r}: type 1-5 or q\n")
+            out.write(f"unknown choice {choice!r}: type 1, 2, 3, 4, 5 or q\n")
             continue
+        show_menu = True
         approaches = select(choice)
         out.write(f"\nrunning {len(approaches)} approach(es)...\n")
         out.flush()
-        report = run_doctor(approaches, options, environment, _progress(out, len(approaches)))
+        try:
+            report = run_doctor(approaches, options, environment, _progress(out, len(approaches)))
+        except KeyboardInterrupt:
+            out.write("\ninterrupted: the children were stopped\n")
+            continue
         _write_runs(report, out, details)
         status = report["exit_status"]
     out.flush()

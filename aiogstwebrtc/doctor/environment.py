@@ -115,9 +115,10 @@ def _workarounds() -> list[dict[str, Any]]:
 
     gst_log = logging.getLogger("aiogstwebrtc.gst")
     handler = Catch(logging.DEBUG)
-    previous = gst_log.level
+    previous, propagate = gst_log.level, gst_log.propagate
     gst_log.addHandler(handler)
     gst_log.setLevel(logging.DEBUG)
+    gst_log.propagate = False
     upnp = False
     try:
         webrtc = Gst.ElementFactory.make("webrtcbin", None)
@@ -130,6 +131,7 @@ def _workarounds() -> list[dict[str, Any]]:
     finally:
         gst_log.removeHandler(handler)
         gst_log.setLevel(previous)
+        gst_log.propagate = propagate
     floating = any("reference restored" in message for message in restored)
     return [
         {

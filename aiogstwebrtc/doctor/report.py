@@ -85,7 +85,7 @@ _ADVICE = {
     "asyncio": 'use the default: PeerConnection(Configuration()) (strategy "asyncio", Solution 4)',
     "sync": 'use Configuration(strategy="sync") (Solution 1)',
     "callback": 'use Configuration(strategy="callback") (Solution 3)',
-    "gi-events": 'run asyncio on GLib with aiogstwebrtc.run(main(), gi_events=True) and '
+    "gi-events": "run asyncio on GLib with aiogstwebrtc.run(main(), gi_events=True) and "
     'Configuration(strategy="gi-events")',
     "init-data-channel": "use Configuration(init_data_channel=True) (Solution 2)",
 }
@@ -279,16 +279,14 @@ def _scenario_details(scenario: dict[str, Any]) -> list[str]:
     if callbacks:
         lines += _wrap(f"callbacks: {callbacks}", "      ")
     if scenario["status"] in ("worked", "failed"):
-        lines.append(
-            f"      replies verified: {'yes' if scenario['replies_verified'] else 'no'}"
-        )
+        lines.append(f"      replies verified: {'yes' if scenario['replies_verified'] else 'no'}")
     return lines
 
 
 def render_approach(approach: dict[str, Any], details: bool = False) -> str:
     """One approach's section as text; ``details`` shows every scenario in full."""
-    head = f"{_label(approach)} {approach['title']} (strategy {approach['strategy']!r}"
-    head += ", init_data_channel=True)" if approach["init_data_channel"] else ")"
+    head = f"{_label(approach)} {approach['title']} - strategy {approach['strategy']!r}"
+    head += ", init_data_channel=True" if approach["init_data_channel"] else ""
     lines = _wrap(head, "")
     ran = [s for s in approach["scenarios"] if s["status"] in ("worked", "failed")]
     good = [s for s in ran if s["status"] == "worked"]
@@ -326,8 +324,7 @@ def render_verdict(report: dict[str, Any]) -> str:
 
     def names(keys: list[str]) -> str:
         return ", ".join(
-            f"{key} ({by_key[key]['number']})" if by_key[key].get("number") else key
-            for key in keys
+            f"{key} ({by_key[key]['number']})" if by_key[key].get("number") else key for key in keys
         )
 
     if result["working"]:

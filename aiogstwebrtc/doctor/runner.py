@@ -293,4 +293,3 @@ async def run_approaches(
         return report
 
     return list(await asyncio.gather(*(one(approach) for approach in approaches)))
-

@@ -132,9 +132,7 @@ def skipped_result(scenario: Scenario, reason: str) -> dict[str, Any]:
     return empty_result(scenario, "skipped", Failure("skipped", None, reason))
 
 
-def empty_result(
-    scenario: Scenario, status: str, failure: Failure | None = None
-) -> dict[str, Any]:
+def empty_result(scenario: Scenario, status: str, failure: Failure | None = None) -> dict[str, Any]:
     """A scenario report with no steps: ``status`` is skipped, not-run or failed."""
     return {
         "peer": scenario.peer,
@@ -474,9 +472,7 @@ class ScenarioRun:
         keep: list[Gst.Promise] = []
 
         def emit(_pipeline: Gst.Pipeline, webrtc: Gst.Element) -> None:
-            promise = Gst.Promise.new_with_change_func(
-                lambda *_args: deliver(loop, answered, True)
-            )
+            promise = Gst.Promise.new_with_change_func(lambda *_args: deliver(loop, answered, True))
             keep.append(promise)
             webrtc.emit("get-stats", None, promise)
 

@@ -174,7 +174,7 @@ class WaitInHandlerStrategy(BrokenStrategy):
     )
     expected_failure = "deadlock"
 
-    def __init__(self, handoff_timeout: float = 1.0) -> None:
+    def __init__(self, handoff_timeout: float = 2.0) -> None:
         super().__init__()
         self._handoff_timeout = handoff_timeout
         self._next: queue.SimpleQueue[
@@ -199,6 +199,7 @@ class WaitInHandlerStrategy(BrokenStrategy):
                 pending.add(future, operation.name, promise)
                 self._next.put((operation, loop, future, promise))
                 return future
+
         @mark_gstreamer_callback
         def on_change(promise: Gst.Promise, *_: Any) -> None:
             self._on_change(promise, operation, loop, future)
