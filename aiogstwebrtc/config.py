@@ -41,6 +41,9 @@ class Configuration:
     - ``strategy``: how promises are driven: ``"asyncio"`` (default), ``"sync"``,
       ``"callback"`` or ``"gi-events"`` (see :mod:`aiogstwebrtc.strategies`).
     - ``ice_tcp``: also gather TCP candidates (off by default).
+    - ``dead_peer_timeout``: seconds of silence after which a vanished peer makes the
+      connection ``failed`` (``disconnected`` after 40 % of it); None turns the watch off.
+      Data-channel sessions reserve stream id 1023 for its keepalive.
     - ``certificate``: ``"ecdsa"`` (default, as browsers; needed by aiortc) or ``"rsa"``
       (webrtcbin's own).
 
@@ -56,6 +59,7 @@ class Configuration:
     strategy: str = "asyncio"
     ice_tcp: bool = False
     certificate: str = "ecdsa"
+    dead_peer_timeout: float | None = 10.0
 
     def __post_init__(self) -> None:
         if self.bundle_policy not in BUNDLE_POLICIES:
@@ -64,6 +68,8 @@ class Configuration:
             raise ValueError(f"ice_transport_policy must be one of {ICE_TRANSPORT_POLICIES}")
         if self.certificate not in ("ecdsa", "rsa"):
             raise ValueError("certificate must be 'ecdsa' or 'rsa'")
+        if self.dead_peer_timeout is not None and not self.dead_peer_timeout > 0:
+            raise ValueError("dead_peer_timeout must be positive or None")
         if not self.operation_timeout > 0:
             raise ValueError("operation_timeout must be positive")
         from .strategies import STRATEGIES

@@ -29,6 +29,7 @@ from .gst import (
     ensure_init,
     make_element,
 )
+from .health import KEEPALIVE_CHANNEL_ID, LivenessMonitor
 from .media import CODECS, MediaSource, RemoteTrack, RtpSender, Transceiver
 from .media.codecs import payload_types_for
 from .media.sender import DIRECTIONS, build_sender_bin
@@ -195,6 +196,9 @@ class PeerConnection:
         self._sctp_encoders: list[Gst.Element] = []
         self._sctp_transport_exists = False
         self._certificate: Certificate | None = None
+        self._liveness: LivenessMonitor | None = None
+        self._keepalive_channel_made = False
+        self._webrtcbin_connection_state = "new"
         self._transceivers: list[Transceiver] = []
         self._senders: list[RtpSender] = []
         self._tracks: list[RemoteTrack] = []
@@ -343,6 +347,8 @@ class PeerConnection:
         if description.type in ("offer", "answer", "pranswer") and not description.media:
             raise InvalidSDPError("the remote description has no media sections")
         webrtc = self._require_webrtc()
+        if any(section.kind == "application" for section in description.media):
+            await self._ensure_keepalive_channel()
         gst_description = _to_gst_description(description)
         await self._run(
             "set-remote-description",
@@ -483,7 +489,13 @@ class PeerConnection:
             fields.append("negotiated=(boolean)true")
         if id is not None:
             fields.append(f"id=(int){int(id)}")
+        if id == KEEPALIVE_CHANNEL_ID and self._config.dead_peer_timeout is not None:
+            raise ValueError(
+                f"channel id {KEEPALIVE_CHANNEL_ID} is reserved for the dead-peer keepalive "
+                "(Configuration(dead_peer_timeout=None) frees it)"
+            )
         await self._ensure_started()
+        await self._ensure_keepalive_channel()
         return await self._create_channel(
             label, "application/data-channel, " + ", ".join(fields), id
         )
@@ -638,6 +650,8 @@ class PeerConnection:
 
     async def _close(self) -> None:
         self._closed = True
+        if self._liveness is not None:
+            self._liveness.stop()
         promises = self._pending.fail_all(
             lambda operation: ClosedError(f"{operation} aborted: the peer connection was closed")
         )
@@ -733,6 +747,10 @@ class PeerConnection:
         self._sctp_association_id = SctpAssociationIds.acquire()
         if self._config.certificate == "ecdsa":
             self._certificate = process_certificate()  # ECDSA P-256: a few ms, once
+        if self._config.dead_peer_timeout is not None:
+            self._liveness = LivenessMonitor(
+                self._config.dead_peer_timeout, self._glib, self._on_liveness
+            )
         try:
             await asyncio.wait_for(self._glib.call(self._build), _START_TIMEOUT)
         except BaseException:
@@ -901,6 +919,48 @@ class PeerConnection:
         for transceiver in self._transceivers:
             transceiver._refresh()
 
+    async def _ensure_keepalive_channel(self) -> None:
+        """Make the hidden channel the liveness monitor pokes (before SCTP exists)."""
+        liveness = self._liveness
+        if liveness is None or self._keepalive_channel_made or self._sctp_transport_exists:
+            return
+        self._keepalive_channel_made = True
+        webrtc = self._require_webrtc()
+        options = (
+            "application/data-channel, ordered=(boolean)false, max-retransmits=(int)0, "
+            f"negotiated=(boolean)true, id=(int){KEEPALIVE_CHANNEL_ID}"
+        )
+
+        def create() -> None:
+            structure = Gst.Structure.from_string(options)[0]
+            channel = webrtc.emit("create-data-channel", "aiogstwebrtc-keepalive", structure)
+            if channel is not None:
+                liveness.set_keepalive_channel(channel)
+
+        await self._require_glib().call(create)
+
+    def _on_liveness(self, state: str | None) -> None:
+        """asyncio thread: the liveness monitor's verdict changed."""
+        if self._closed:
+            return
+        self._set_connection_state(state or self._webrtcbin_connection_state)
+        if state == "failed":
+            error = WebRTCError(
+                f"the remote peer stopped answering for {self._config.dead_peer_timeout:g} s"
+            )
+            for channel in self._channels:
+                channel._on_closed(error)
+            for track in self._tracks:
+                track._end()
+
+    def _set_connection_state(self, value: str) -> None:
+        if value == self._connection_state:
+            return
+        self._connection_state = value
+        log.debug("connection-state -> %s", value)
+        self._events.emit("connectionstatechange")
+        self._check_waiters()
+
     def _own_fingerprint(self, sdp: str) -> str:
         """Put our certificate's real fingerprint into a description webrtcbin made."""
         if self._certificate is None:
@@ -981,6 +1041,8 @@ class PeerConnection:
     def _gst_on_element_added(self, _bin: Gst.Bin, _sub_bin: Gst.Bin, element: Gst.Element) -> None:
         factory = element.get_factory()
         name = factory.get_name() if factory is not None else ""
+        if name == "nicesrc" and self._liveness is not None:
+            self._liveness.watch(element)
         if name == "dtlssrtpdec" and self._certificate is not None:
             element.set_property("pem", self._certificate.pem)
         if name in ("sctpenc", "sctpdec") and self._sctp_association_id is not None:
@@ -1062,6 +1124,16 @@ class PeerConnection:
 
     def _on_state(self, name: str, value: str) -> None:
         if self._closed:
+            return
+        if name == "connection-state":
+            self._webrtcbin_connection_state = value
+            liveness = self._liveness
+            if liveness is not None:
+                if value == "connected":
+                    liveness.start()
+                if liveness.override is not None and value not in ("closed", "failed"):
+                    return  # silence on the wire wins over webrtcbin's optimism
+            self._set_connection_state(value)
             return
         attribute, event = _STATE_PROPERTIES[name]
         if getattr(self, attribute) == value:

@@ -12,7 +12,7 @@ APT_PACKAGES=(
   gstreamer1.0-x gstreamer1.0-plugins-base-apps
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
   libgirepository1.0-dev libcairo2-dev pkg-config gcc
-  python3-dev python3-venv iproute2 util-linux
+  python3-dev python3-venv iproute2 util-linux nftables
 )
 if [ -n "${BOOTSTRAP_APT_EXTRA:-}" ]; then
   # shellcheck disable=SC2206

@@ -69,7 +69,10 @@ async def test_aiortc_offers_we_answer(certificate: str) -> None:
 
 async def test_rsa_certificate_fails_against_aiortc_when_we_are_the_dtls_server() -> None:
     """The 1.22 problem the ECDSA certificate solves, shown to still exist with 'rsa'."""
-    ours, theirs = PeerConnection(Configuration(certificate="rsa", operation_timeout=8)), aiortc_peer()
+    ours, theirs = (
+        PeerConnection(Configuration(certificate="rsa", operation_timeout=8)),
+        aiortc_peer(),
+    )
     try:
         channel = await ours.create_data_channel("x")
         await we_offer(ours, theirs, trickle=False)
