@@ -38,7 +38,8 @@ changed in meaning)::
       "failure": null|{"kind": "deadlock"|"timeout"|"lost-wakeup"|"error"|"crash"|"skipped",
                        "step": str|null, "detail": str},
       "duration_ms": float,
-      "watchdog": {"timeout_s", "fired": bool, "pid", "exit_status", "namespace"},
+      "watchdog": {"timeout_s", "fired": bool, "pid", "exit_status",
+                   "namespace": "new"|"inherited"|"none"},   # where the child ran
       "scenarios": [scenario...],
       "notes": [str],            # what a broken strategy observed, with threads
       "workarounds": [str],      # workaround messages the child logged
@@ -243,6 +244,8 @@ def _scenario_line(scenario: dict[str, Any]) -> str:
         )
     if status == "not-run":
         return f"{who}: not run"
+    if status == "skipped":
+        return f"{who}: skipped ({(scenario['failure'] or {}).get('detail')})"
     return f"{who}: {status.upper()}: {scenario['reason']}"
 
 

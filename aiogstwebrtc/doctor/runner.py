@@ -65,16 +65,16 @@ def _child_command(approach: Approach, options: RunOptions) -> tuple[list[str], 
         f"{options.step_timeout:g}",
     ]
     mode = options.network.get("mode", "loopback")
-    wants_aiortc = any(scenario.peer == "aiortc" for scenario in options.scenarios)
-    if mode == "new" and wants_aiortc:
+    if mode == "inherited":
+        return argv, "inherited"
+    if not any(scenario.peer == "aiortc" for scenario in options.scenarios):
+        return argv, "none"  # webrtcbin peers stay on 127.0.0.1
+    if mode == "new":
         wrapped = namespace_command(argv)
         if wrapped is not None:
             return wrapped, "new"
-        mode = "loopback"
-    if mode == "loopback":
-        reason = options.network.get("aiortc_reason") or "no network namespace for aiortc"
-        argv += ["--skip", f"aiortc={reason}"]
-    return argv, mode
+    reason = options.network.get("aiortc_reason") or "no network namespace for aiortc"
+    return [*argv, "--skip", f"aiortc={reason}"], "none"
 
 
 def _environment(options: RunOptions) -> dict[str, str]:
@@ -140,15 +140,18 @@ async def run_approach(approach: Approach, options: RunOptions) -> dict[str, Any
     tail = bytearray()
     fired = False
     failure: Failure | None = None
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_environment(options),
-        start_new_session=True,
-        limit=1 << 22,
-    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=_environment(options),
+            start_new_session=True,
+            limit=1 << 22,
+        )
+    except OSError as exc:
+        return _not_started(approach, options, f"{argv[0]}: {exc}", started)
     assert process.stdout is not None and process.stderr is not None
     echo = None
     if options.echo_stderr is not None:
@@ -218,7 +221,7 @@ def _assemble(
     failure: Failure | None,
     fired: bool,
     namespace: str,
-    process: asyncio.subprocess.Process,
+    process: asyncio.subprocess.Process | None,
     started: float,
     stderr_text: str,
 ) -> dict[str, Any]:
@@ -266,8 +269,8 @@ def _assemble(
         "watchdog": {
             "timeout_s": options.timeout,
             "fired": fired,
-            "pid": state.pid or process.pid,
-            "exit_status": process.returncode,
+            "pid": state.pid or (process.pid if process is not None else None),
+            "exit_status": None if process is None else process.returncode,
             "namespace": namespace,
         },
         "scenarios": scenarios,
@@ -275,6 +278,15 @@ def _assemble(
         "workarounds": list(done.get("workarounds", [])),
         "stderr_tail": stderr_text[-_STDERR_TAIL:] if not worked or fired else "",
     }
+
+
+def _not_started(
+    approach: Approach, options: RunOptions, error: str, started: float
+) -> dict[str, Any]:
+    failure = Failure("crash", "start-up", f"the child process could not start ({error})")
+    state = _ChildState(approach, options)
+    report = _assemble(approach, options, state, failure, False, "none", None, started, "")
+    return report
 
 
 async def run_approaches(

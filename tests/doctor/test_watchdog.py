@@ -41,3 +41,19 @@ def test_only_broken_approaches_exit_zero_when_they_fail_as_expected() -> None:
     assert status == 0
     assert report["verdict"]["broken_confirmed"] == ["before-playing"]
     assert report["verdict"]["recommended"] is None
+
+
+def test_without_a_namespace_aiortc_is_skipped_with_the_reason() -> None:
+    # No unshare on PATH and not told it runs isolated: only loopback webrtcbin peers run.
+    status, report = run_doctor_json(
+        "--approach", "4", "--offer", "datachannel", new_namespaces=True, PATH="/nonexistent"
+    )
+    assert status == 0
+    network = report["environment"]["network"]
+    assert network["mode"] == "loopback" and not network["aiortc"]
+    assert "unshare" in network["aiortc_reason"]
+    (item,) = report["approaches"]
+    assert item["worked"] and item["watchdog"]["namespace"] == "none"
+    webrtcbin, aiortc = item["scenarios"]
+    assert webrtcbin["status"] == "worked"
+    assert aiortc["status"] == "skipped" and "network namespace" in aiortc["reason"]
