@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias
 from aiogstwebrtc.errors import ClosedError, OperationTimeoutError, WebRTCError
 from aiogstwebrtc.events import EventEmitter
 
-from .client import SignallingClient, SignallingClosedError
+from .client import SignallingClient, SignallingClosedError, SignallingTimeoutError
 from .protocol import (
     EndSession,
     Meta,
@@ -89,6 +89,7 @@ ChatHandler: TypeAlias = (
 """Called with each data-channel message; a returned text or bytes is sent back."""
 
 _EARLY_SESSIONS = 32
+_IDLE_WAIT = 3600.0  # seconds of one wait for the next signalling message (then wait again)
 _EARLY_MESSAGES = 64
 
 
@@ -441,7 +442,10 @@ class ConsumerSession(RoleSession):
         if offer.get("type") != "offer":
             raise WebRTCError(f"expected an offer, got an {offer.get('type')}")
         answer = await pc.handle_offer(offer)
+        # Candidates wait for the answer: a browser offerer refuses (and gstwebrtc-api then
+        # closes the session) a candidate that comes before the remote description.
         await client.send_sdp(self.session_id, answer)
+        self._allow_trickle()
         await self._follow_up(pc)
 
 
@@ -578,7 +582,14 @@ class _Role:
     async def _read(self, client: SignallingClient) -> None:
         why = "the signalling connection closed"
         try:
-            async for message in client:
+            while True:
+                # Not ``async for message in client``: that iteration gives up with
+                # SignallingTimeoutError after ``client.timeout`` seconds without a message,
+                # and a producer nobody watches is silent for hours.
+                try:
+                    message = await client.recv(timeout=_IDLE_WAIT)
+                except SignallingTimeoutError:
+                    continue
                 try:
                     self._route(message)
                 except Exception:
@@ -808,7 +819,6 @@ class Consumer(_Role):
         session_id = await client.start_session(producer_id)
         session = ConsumerSession(self, session_id, producer_id)
         session._make_pc()
-        session._allow_trickle()  # the session id is known: candidates may go out
         self._adopt(session)
         session._start(lambda: session._answer(self))
         self._events.emit("session", session)

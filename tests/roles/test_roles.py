@@ -16,6 +16,7 @@ from aiogstwebrtc.signalling import (
     PeerSdp,
     Producer,
     ProducerSession,
+    SessionRequested,
     SessionStarted,
     SignallingClient,
     SignallingServer,
@@ -211,3 +212,42 @@ async def test_session_started_is_tracked_by_the_raw_client_too() -> None:
             session_id = await raw.start_session(producer.peer_id)  # type: ignore[arg-type]
             assert raw.sessions[session_id] == producer.peer_id
             assert not isinstance(await raw.recv(timeout=WAIT), SessionStarted)
+
+
+async def test_consumer_sends_its_answer_before_its_candidates() -> None:
+    # A browser offerer (gstwebrtc-api) closes the session on a candidate that comes
+    # before the answer; under load webrtcbin gathers while the answer is on its way.
+    from aiogstwebrtc import PeerConnection
+
+    async with SignallingServer(port=0) as server, SignallingClient(server.url) as raw:
+        await raw.set_peer_status(["producer"], {"name": "raw"})
+        async with Consumer(server.url) as consumer, PeerConnection() as pc:
+            watching = asyncio.ensure_future(consumer.watch(raw.peer_id))  # type: ignore[arg-type]
+            requested = await raw.recv_type(SessionRequested, timeout=WAIT)
+            await pc.create_data_channel("chat")
+            await pc.set_local_description(await pc.create_offer())
+            await pc.wait_for_ice_gathering_complete(WAIT)
+            offer = pc.local_description  # candidates inline: nothing to trickle this way
+            assert offer is not None
+            await raw.send_sdp(requested.session_id, offer)
+            session = await asyncio.wait_for(watching, WAIT)
+            first = await raw.recv(timeout=WAIT)
+            assert isinstance(first, PeerSdp) and first.sdp.type == "answer"
+            second = await raw.recv(timeout=WAIT)
+            assert isinstance(second, PeerIce)
+            await pc.set_remote_description(first.sdp.to_dict())
+            await session.wait_channel(WAIT)
+
+
+async def test_roles_stay_up_while_the_server_is_silent() -> None:
+    # Idle for longer than the signalling client's own wait limit: still registered.
+    async with SignallingServer(port=0) as server:
+        producer = Producer(server.url, meta={"name": "idle"}, sources=None, timeout=1.0)
+        async with producer, Consumer(server.url, timeout=1.0) as consumer:
+            await consumer.wait_for_producer("idle", timeout=WAIT)
+            await asyncio.sleep(2.5)  # the behaviour under test is idleness itself
+            assert not producer.closed and not consumer.closed
+            session = await consumer.watch(producer.peer_id)  # type: ignore[arg-type]
+            channel = await session.wait_channel(WAIT)
+            channel.send("awake?")
+            assert await asyncio.wait_for(channel.recv(), WAIT) == "echo: awake?"
