@@ -10,7 +10,7 @@ import asyncio
 import signal
 from pathlib import Path
 
-from aiogstwebrtc.media import VideoFrame
+from aiogstwebrtc.media import MediaSource, VideoFrame, VideoSource
 from aiogstwebrtc.signalling import Consumer, Producer, SignallingServer
 from aiogstwebrtc.signalling.cli import WEB_DIR
 
@@ -109,6 +109,8 @@ async def test_browser_camera_is_received_by_a_python_consumer() -> None:
             info = await consumer.wait_for_producer("fakecam", timeout=WAIT)
             session = await consumer.watch(info.id)
             track = await session.wait_track("video", WAIT)
+            assert track.codec is not None, track.encoding_name  # one we can decode
+            print(f"browser camera arrives as {track.encoding_name}")
             frames = [await asyncio.wait_for(track.recv(), WAIT) for _ in range(10)]
             assert all(isinstance(f, VideoFrame) for f in frames)
             assert frames[-1].data.std() > 5  # Chromium's fake camera pattern, not blank
@@ -118,3 +120,20 @@ async def test_browser_camera_is_received_by_a_python_consumer() -> None:
             await page.wait_for_function("window.demo.consumers === 0")
         await page.click("#share")  # stop sharing
         await page.wait_for_function("window.demo.sharing === 'off'")
+
+
+async def test_a_viewer_without_camera_permission_plays_too() -> None:
+    # Real viewers grant no camera permission: Chromium then offers no host candidates
+    # of its own, and the connection comes up through peer-reflexive candidates.
+    server = SignallingServer(port=0)
+    server.add_static(WEB_DIR)
+
+    def video() -> list[MediaSource]:
+        return [VideoSource("videotestsrc is-live=true", width=320, height=240)]
+
+    async with server, Producer(server.url, meta={"name": "plain"}, sources=video):
+        async with browser_page(permissions=False) as page:
+            await page.goto(f"http://127.0.0.1:{server.port}/?watch=plain")
+            await page.wait_for_function("window.demo.framesDecoded > 20")
+            await page.wait_for_function("window.demo.channel === 'open'")
+            assert (await demo_state(page))["connectionState"] == "connected"

@@ -251,3 +251,36 @@ async def test_roles_stay_up_while_the_server_is_silent() -> None:
             channel = await session.wait_channel(WAIT)
             channel.send("awake?")
             assert await asyncio.wait_for(channel.recv(), WAIT) == "echo: awake?"
+
+
+async def test_producer_answers_a_consumer_that_offers() -> None:
+    # webrtcsrc and gstwebrtc-api (with offer options) may put their offer in startSession.
+    from aiogstwebrtc import PeerConnection
+
+    async with server_and_producer() as (server, producer):
+        async with SignallingClient(server.url) as raw, PeerConnection() as pc:
+            channel = await pc.create_data_channel("mine")
+            await pc.add_transceiver("video", direction="recvonly")
+            await pc.set_local_description(await pc.create_offer())
+            await pc.wait_for_ice_gathering_complete(WAIT)
+            offer = pc.local_description
+            assert offer is not None
+            frames: asyncio.Future[VideoFrame] = asyncio.get_running_loop().create_future()
+
+            async def first_frame(track):  # type: ignore[no-untyped-def]
+                if track.kind == "video" and not frames.done():
+                    frames.set_result(await track.recv())
+
+            pc.on("track", first_frame)
+            session_id = await raw.start_session(
+                producer.peer_id,  # type: ignore[arg-type]
+                offer=offer.sdp,
+            )
+            answer = await raw.recv_type(PeerSdp, timeout=WAIT)
+            assert answer.sdp.type == "answer" and answer.session_id == session_id
+            await pc.set_remote_description(answer.sdp.to_dict())
+            await channel.wait_open(WAIT)
+            channel.send("from the offerer")
+            assert await asyncio.wait_for(channel.recv(), WAIT) == "echo: from the offerer"
+            frame = await asyncio.wait_for(frames, WAIT)
+            assert frame.data.shape == (240, 320, 3)
