@@ -83,6 +83,17 @@ async def test_page_says_when_the_producer_and_the_server_go_away() -> None:
         async with browser_page() as page:
             await page.goto(f"http://127.0.0.1:{server.port}/?watch=short-lived")
             await page.wait_for_function("window.demo.channel === 'open'")
+
+            # Stop ends the session on the producer too; watching again works.
+            ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            producer.on("session_ended", lambda s: ended.done() or ended.set_result(s.end_reason))
+            await page.click("#stop")
+            assert "other side" in await asyncio.wait_for(ended, WAIT)
+            assert not producer.sessions
+            await page.get_by_role("button", name="short-lived").click()
+            await page.wait_for_function("window.demo.channel === 'open'")
+            assert len(producer.sessions) == 1
+
             await producer.close()
             await page.wait_for_function("window.demo.session === 'closed'")
             banner = page.locator("#error")
