@@ -814,6 +814,8 @@ class Consumer(_Role):
         """Start a session with ``producer_id``; negotiation goes on in the background.
 
         Use the returned session's ``wait_track``, ``wait_channel``, ``wait_connected``.
+        Raises :class:`~aiogstwebrtc.signalling.ServerError` when the server refuses
+        (no such producer, too many sessions).
         """
         client = self._require_client()
         session_id = await client.start_session(producer_id)

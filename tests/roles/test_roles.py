@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import numpy as np
+import pytest
 
 from aiogstwebrtc.media import AudioSource, MediaSource, VideoFrame, VideoSource
 from aiogstwebrtc.signalling import (
@@ -16,6 +17,7 @@ from aiogstwebrtc.signalling import (
     PeerSdp,
     Producer,
     ProducerSession,
+    ServerError,
     SessionRequested,
     SessionStarted,
     SignallingClient,
@@ -284,3 +286,13 @@ async def test_producer_answers_a_consumer_that_offers() -> None:
             assert await asyncio.wait_for(channel.recv(), WAIT) == "echo: from the offerer"
             frame = await asyncio.wait_for(frames, WAIT)
             assert frame.data.shape == (240, 320, 3)
+
+
+async def test_watching_an_unknown_producer_is_refused_and_harmless() -> None:
+    async with server_and_producer(sources=None) as (server, producer):
+        async with Consumer(server.url) as consumer:
+            with pytest.raises(ServerError, match="no peer"):
+                await consumer.watch("no-such-producer")
+            assert not consumer.sessions
+            session = await consumer.watch(producer.peer_id)  # type: ignore[arg-type]
+            await session.wait_channel(WAIT)
