@@ -148,3 +148,14 @@ async def test_a_viewer_without_camera_permission_plays_too() -> None:
             await page.wait_for_function("window.demo.framesDecoded > 20")
             await page.wait_for_function("window.demo.channel === 'open'")
             assert (await demo_state(page))["connectionState"] == "connected"
+
+
+async def test_page_passes_the_token_from_its_url() -> None:
+    server = SignallingServer(port=0, token="s3cret")
+    server.add_static(WEB_DIR)
+    async with server, browser_page() as page:
+        await page.goto(f"http://127.0.0.1:{server.port}/")  # the page itself is public
+        await page.wait_for_function("window.demo.signalling === 'disconnected'")
+        assert "Cannot reach the signalling server" in await page.locator("#error").text_content()
+        await page.goto(f"http://127.0.0.1:{server.port}/?token=s3cret")
+        await page.wait_for_function("window.demo.signalling === 'connected'")
