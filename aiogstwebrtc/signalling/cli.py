@@ -14,9 +14,10 @@ import logging
 import os
 from pathlib import Path
 
+from .limits import DEFAULT_RATE_LIMIT, RateLimit
 from .server import DEFAULT_HOST, DEFAULT_PORT, SignallingServer
 
-__all__ = ["WEB_DIR", "add_arguments", "run", "serve"]
+__all__ = ["WEB_DIR", "add_arguments", "run", "serve", "serve_until_stopped"]
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="allowed_origins",
         metavar="ORIGIN",
-        help="browser origin allowed to connect, e.g. https://example.org (repeatable); "
-        "when given, other origins are refused; this server's own page and "
+        help="browser origin whose pages may connect, e.g. https://example.org (repeatable; "
+        "'*' for any); pages of other origins are refused, this server's own page and "
         "non-browser peers are always allowed",
+    )
+    parser.add_argument(
+        "--max-peers",
+        type=int,
+        default=1000,
+        help="connections at once, beyond which HTTP 503 (default 1000)",
+    )
+    parser.add_argument(
+        "--max-sessions-per-peer",
+        type=int,
+        default=64,
+        help="sessions one peer may be in at once (default 64)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=DEFAULT_RATE_LIMIT.rate,
+        metavar="PER_SECOND",
+        help=f"messages per second each connection may send on average "
+        f"(default {DEFAULT_RATE_LIMIT.rate:g}; 0 for no limit)",
+    )
+    parser.add_argument(
+        "--rate-burst",
+        type=int,
+        default=DEFAULT_RATE_LIMIT.burst,
+        metavar="MESSAGES",
+        help=f"messages a connection may send at once (default {DEFAULT_RATE_LIMIT.burst})",
     )
     parser.add_argument(
         "--web",
@@ -62,15 +90,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM."""
     try:
-        asyncio.run(
-            serve(
-                args.host,
-                args.port,
-                token=args.token or None,
-                allowed_origins=args.allowed_origins,
-                web=args.web,
+        rate_limit = (
+            None
+            if args.rate_limit <= 0
+            else RateLimit(
+                rate=args.rate_limit,
+                burst=args.rate_burst,
+                max_dropped=DEFAULT_RATE_LIMIT.max_dropped,
             )
         )
+        server = SignallingServer(
+            args.host,
+            args.port,
+            token=args.token or None,
+            allowed_origins=args.allowed_origins or (),
+            rate_limit=rate_limit,
+            max_peers=args.max_peers,
+            max_sessions_per_peer=args.max_sessions_per_peer,
+        )
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        asyncio.run(serve_until_stopped(server, web=args.web, token=bool(args.token)))
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
         return 1
@@ -85,10 +127,20 @@ async def serve(
     allowed_origins: list[str] | None = None,
     web: bool = True,
 ) -> None:
-    """Run a :class:`SignallingServer` until SIGINT or SIGTERM."""
+    """Run a :class:`SignallingServer` until SIGINT or SIGTERM.
+
+    ``allowed_origins`` as for the server; None admits only its own pages.
+    """
+    server = SignallingServer(host, port, token=token, allowed_origins=allowed_origins or ())
+    await serve_until_stopped(server, web=web, token=token is not None)
+
+
+async def serve_until_stopped(
+    server: SignallingServer, *, web: bool = True, token: bool = False
+) -> None:
+    """Start ``server`` (with the demo page when ``web``) and run it until SIGINT/SIGTERM."""
     from ._shutdown import say, stop_on_signals
 
-    server = SignallingServer(host, port, token=token, allowed_origins=allowed_origins)
     if web:
         server.add_static(WEB_DIR)
     with stop_on_signals() as stop:

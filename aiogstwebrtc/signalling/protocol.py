@@ -434,7 +434,10 @@ class ErrorMessage(Message):
     """``error``: the server refused something; ``details`` says what.
 
     Errors from this package's server start with the refused message's type and a
-    colon (``"startSession: no peer 'x'"``), which the client uses to match them.
+    colon (``"startSession: no peer 'x'"``), which the client uses to match them, or,
+    when the type is not known, with ``invalid JSON:``, ``invalid message:`` or
+    ``rate limit:``. They never carry server internals: no tracebacks, exception
+    reprs, paths, or anything about other peers beyond ids the sender named itself.
     """
 
     TYPE: ClassVar[str] = "error"
@@ -499,8 +502,14 @@ def loads_object(data: str | bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> dict
         raise
     except RecursionError:
         raise ProtocolError("invalid JSON: nested too deeply") from None
-    except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints
-        raise ProtocolError(f"invalid JSON: {_short(str(exc))}") from None
+    except json.JSONDecodeError as exc:  # position and reason, nothing about this server
+        raise ProtocolError(
+            f"invalid JSON: {_short(exc.msg, 60)} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ProtocolError("invalid JSON: the text is not valid UTF-8") from None
+    except (ValueError, TypeError):  # an integer with thousands of digits
+        raise ProtocolError("invalid JSON: a number is too long") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"invalid message: expected a JSON object, got {_show(value)}")
     return value

@@ -12,7 +12,8 @@ Rules, beyond the message shapes checked by :mod:`.protocol`:
   A peer may not be producer and consumer at once, nor set another peer's status.
   Dropping the producer (or consumer) role ends the sessions held in that role.
 * ``startSession`` towards a producer makes the sender the consumer; towards a passive
-  consumer it needs the sender to be a producer. The consumer gets ``sessionStarted``
+  consumer it needs the sender to be a producer; a peer with neither role is refused in
+  the words used for an unknown one. The consumer gets ``sessionStarted``
   first, then the producer gets ``startSession``; both name the *other* side.
   Only the consumer side may attach an offer. Each peer is in at most
   ``max_sessions_per_peer`` sessions.
@@ -272,13 +273,14 @@ class Router:
 
     def _start_session(self, peer: PeerState, msg: StartSession) -> list[Outgoing]:
         target = self._peers.get(msg.peer_id)
-        if target is None:
-            raise _Refused(f"no peer {msg.peer_id!r}")
+        if target is None or not (target.producing or target.consuming):
+            # The same words for a peer with no roles: its existence is not revealed.
+            raise _Refused(f"no peer {msg.peer_id!r} to start a session with")
         if target.id == peer.id:
             raise _Refused("cannot start a session with oneself")
         if target.producing:
             producer, consumer = target, peer
-        elif target.consuming:
+        else:
             if not peer.producing:
                 raise _Refused(
                     f"peer {target.id!r} is a consumer and only a producer may "
@@ -287,8 +289,6 @@ class Router:
             if msg.offer is not None:
                 raise _Refused("only the consumer side may attach an offer")
             producer, consumer = peer, target
-        else:
-            raise _Refused(f"peer {target.id!r} is neither a producer nor a consumer")
         for member in (peer, target):
             if len(member.sessions) >= self.max_sessions_per_peer:
                 who = "you are" if member is peer else f"peer {member.id!r} is"

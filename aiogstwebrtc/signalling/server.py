@@ -10,7 +10,9 @@ It speaks GStreamer's ``webrtcsink``/``webrtcsrc`` protocol, so ``gstwebrtc-api`
 The websocket lives at ``/``; :meth:`SignallingServer.add_static` serves a directory
 (for example the demo page) over HTTP on the same port. Each connection gets its own
 bounded send queue and writer task, so a slow or stuck peer only ever loses its own
-connection. The routing rules are in :mod:`.router`.
+connection, and its own rate limit (:mod:`.limits`), so a flooding peer only ever slows
+itself down. The routing rules are in :mod:`.router`; what the server checks, and why,
+is in ``docs/security.md``.
 """
 
 from __future__ import annotations
@@ -18,22 +20,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
+import socket
 import ssl
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from aiogstwebrtc.errors import InvalidStateError
 
+from .limits import DEFAULT_RATE_LIMIT, RateLimit, RateLimiter, Verdict
 from .protocol import MAX_MESSAGE_SIZE, ErrorMessage, dumps
 from .router import Outgoing, Router
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "SignallingServer"]
+__all__ = ["ANY_ORIGIN", "DEFAULT_HOST", "DEFAULT_PORT", "SignallingServer"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,12 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8443
 """The port GStreamer's own signalling server and ``webrtcsink`` default to."""
 
+ANY_ORIGIN = "*"
+"""In ``allowed_origins``: admit pages from any origin (only for servers whose producers
+are meant to be public: any web page a visitor opens could then watch them)."""
+
 _CLOSE_TIMEOUT = 2.0
+_WARNED_ORIGINS_LIMIT = 64
 
 
 class _Connection:
@@ -60,11 +71,13 @@ class _Connection:
         request: web.Request,
         queue_size: int,
         queue_chars: int,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.peer_id = peer_id
         self.ws = ws
         self.request = request
         self.dropped = False
+        self.limiter = None if rate_limit is None else RateLimiter(rate_limit)
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
         self._queued_chars = 0
         self._max_queued_chars = queue_chars
@@ -142,18 +155,28 @@ class SignallingServer:
 
     ``token``: when set, a websocket must present it as ``?token=...`` or
     ``Authorization: Bearer ...`` (compared in constant time) or it gets HTTP 401.
-    ``allowed_origins``: when set, a websocket whose ``Origin`` header is not listed
-    gets HTTP 403; requests without ``Origin`` (non-browser peers such as webrtcsink)
-    pass unless ``allow_missing_origin`` is false, and so do same-origin pages (those
-    served by this server, ``Origin`` matching ``Host``) unless ``allow_same_origin`` is
-    false: ``allowed_origins=()`` admits only this server's own pages and non-browsers.
+    ``allowed_origins``: browser origins (``https://example.org``) whose pages may open
+    a websocket besides this server's own pages; a page from any other origin gets
+    HTTP 403, so a stranger's web page cannot reach producers through a visitor's
+    browser. The default ``()`` admits only this server's own pages;
+    ``[ANY_ORIGIN]`` (``"*"``) or None admits every origin. Requests without ``Origin``
+    (non-browser peers such as webrtcsink) pass unless ``allow_missing_origin`` is
+    false. A page counts as this server's own when its ``Origin`` names the same host
+    and port as the request's ``Host`` and that host is an IP address, ``localhost`` or
+    this machine's name (a DNS-rebinding page cannot claim those);
+    ``allow_same_origin=False`` turns that off.
     ``heartbeat``: seconds between pings; a peer that does not answer within half of
     it is dropped (None disables). ``max_message_size``: larger texts get an ``error``
     reply and the connection stays; texts over four times that close the connection.
+    ``rate_limit``: messages each connection may send (:class:`.limits.RateLimit`;
+    None disables): over it a message is dropped with an ``error`` reply, and after
+    ``max_dropped`` drops in a row the connection is closed with code 1008.
     ``max_peers`` caps connections (HTTP 503 beyond), ``max_sessions_per_peer``
     caps sessions per peer, ``send_queue_size`` and ``send_queue_chars`` cap what may wait
     for one slow peer before it is dropped.
     ``static``: ``{url_prefix: directory}`` served over HTTP (see :meth:`add_static`).
+    ``ssl_context``: serve ``wss://`` and ``https://`` directly (or put a TLS-terminating
+    reverse proxy in front, see ``docs/security.md``).
     """
 
     def __init__(
@@ -162,11 +185,12 @@ class SignallingServer:
         port: int = DEFAULT_PORT,
         *,
         token: str | None = None,
-        allowed_origins: Iterable[str] | None = None,
+        allowed_origins: Iterable[str] | None = (),
         allow_missing_origin: bool = True,
         allow_same_origin: bool = True,
         heartbeat: float | None = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
         max_peers: int = 1000,
         max_sessions_per_peer: int = 64,
         send_queue_size: int = 512,
@@ -176,13 +200,20 @@ class SignallingServer:
     ) -> None:
         if token is not None and not token:
             raise ValueError("token must not be empty (use None to disable authentication)")
+        if max_peers < 1:
+            raise ValueError("max_peers must be at least 1")
         self.host = host
         self._requested_port = port
         self._port: int | None = None
         self._token_digest = None if token is None else _digest(token)
-        self._allowed_origins = None if allowed_origins is None else frozenset(allowed_origins)
+        origins = None if allowed_origins is None else frozenset(allowed_origins)
+        self._any_origin = origins is None or ANY_ORIGIN in origins
+        self._allowed_origins = frozenset(o.lower().rstrip("/") for o in origins or ())
         self._allow_missing_origin = allow_missing_origin
         self._allow_same_origin = allow_same_origin
+        self._own_names = _own_host_names()
+        self._warned_origins: set[str] = set()
+        self._rate_limit = rate_limit
         self._heartbeat = heartbeat
         self._max_peers = max_peers
         self._send_queue_size = send_queue_size
@@ -320,15 +351,39 @@ class SignallingServer:
         return ok
 
     def _origin_allowed(self, request: web.Request) -> bool:
-        if self._allowed_origins is None:
-            return True
         origin = request.headers.get("Origin")
         if origin is None:
             return self._allow_missing_origin
-        if origin in self._allowed_origins:
+        if self._any_origin or origin.lower().rstrip("/") in self._allowed_origins:
             return True
-        own = f"{request.scheme}://{request.host}"
-        return self._allow_same_origin and origin.lower() == own.lower()
+        return self._allow_same_origin and self._same_origin(origin, request.host)
+
+    def _same_origin(self, origin: str, host: str) -> bool:
+        """True when ``origin`` is this server's own page, reached by a name no DNS-rebinding
+        page can claim (an IP address, ``localhost``, this machine's name)."""
+        try:
+            parts = urlsplit(origin)
+            name = parts.hostname
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or not name:
+            return False
+        if parts.netloc.lower() != host.lower():
+            return False
+        return _is_ip_address(name) or name in self._own_names or name.endswith(".localhost")
+
+    def _refuse_origin(self, request: web.Request) -> None:
+        origin = request.headers.get("Origin", "")[:200]
+        if origin in self._warned_origins or len(self._warned_origins) >= _WARNED_ORIGINS_LIMIT:
+            log.info("refused a websocket from %s: origin %r not allowed", request.remote, origin)
+            return
+        self._warned_origins.add(origin)
+        log.warning(
+            "refused a websocket from %s: origin %r is not allowed "
+            "(if that page is yours, allow it with --allowed-origin / allowed_origins)",
+            request.remote,
+            origin,
+        )
 
     async def _handle_root(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
@@ -343,11 +398,7 @@ class SignallingServer:
             log.info("refused a websocket from %s: missing or wrong token", remote)
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="signalling"'})
         if not self._origin_allowed(request):
-            log.info(
-                "refused a websocket from %s: origin %r not allowed",
-                remote,
-                request.headers.get("Origin"),
-            )
+            self._refuse_origin(request)
             raise web.HTTPForbidden(text="origin not allowed\n")
         if self._stopping or len(self._connections) >= self._max_peers:
             log.info("refused a websocket from %s: server full or stopping", remote)
@@ -360,20 +411,36 @@ class SignallingServer:
 
     async def _serve(self, ws: web.WebSocketResponse, request: web.Request) -> None:
         peer_id, welcome = self._router.connect()
-        conn = _Connection(peer_id, ws, request, self._send_queue_size, self._send_queue_chars)
+        conn = _Connection(
+            peer_id,
+            ws,
+            request,
+            self._send_queue_size,
+            self._send_queue_chars,
+            self._rate_limit,
+        )
         self._connections[peer_id] = conn
         log.debug("peer %s connected from %s", peer_id, request.remote)
         self._deliver(welcome)
+        close_code, close_reason = WSCloseCode.GOING_AWAY, ""
         try:
             async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    self._receive(peer_id, msg.data)
-                elif msg.type is WSMsgType.BINARY:
-                    details = "invalid message: binary frames are not supported, send JSON text"
-                    self._deliver([(peer_id, ErrorMessage(details=details))])
-                elif msg.type is WSMsgType.ERROR:
+                if msg.type is WSMsgType.ERROR:
                     log.debug("peer %s: websocket error %r", peer_id, ws.exception())
                     break
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue
+                verdict = self._rate_check(conn)
+                if verdict is Verdict.CLOSE:
+                    close_code, close_reason = WSCloseCode.POLICY_VIOLATION, "rate limit"
+                    break
+                if verdict is Verdict.DROP:
+                    continue
+                if msg.type is WSMsgType.TEXT:
+                    self._receive(peer_id, msg.data)
+                else:
+                    details = "invalid message: binary frames are not supported, send JSON text"
+                    self._deliver([(peer_id, ErrorMessage(details=details))])
         finally:
             del self._connections[peer_id]
             try:
@@ -382,8 +449,30 @@ class SignallingServer:
                 log.exception("cleaning up after peer %s failed", peer_id)
             await conn.finish()
             if not ws.closed:
-                await conn.close(WSCloseCode.GOING_AWAY)
+                await conn.close(close_code, close_reason)
             log.debug("peer %s disconnected (code %s)", peer_id, ws.close_code)
+
+    def _rate_check(self, conn: _Connection) -> Verdict:
+        """Count one message of ``conn``; over the limit, tell the peer it was dropped."""
+        limiter = conn.limiter
+        verdict = Verdict.ACCEPT if limiter is None else limiter.check()
+        if limiter is None or verdict is Verdict.ACCEPT:
+            return verdict
+        limit = limiter.limit.describe()
+        if verdict is Verdict.CLOSE:
+            log.warning(
+                "peer %s from %s kept sending over the rate limit (%s): disconnecting it",
+                conn.peer_id,
+                conn.request.remote,
+                limit,
+            )
+            details = f"rate limit: too many messages ({limit}): closing the connection"
+        else:
+            if limiter.dropped_in_a_row == 1:
+                log.info("peer %s is over the rate limit (%s)", conn.peer_id, limit)
+            details = f"rate limit: too many messages ({limit}): this one was dropped"
+        self._deliver([(conn.peer_id, ErrorMessage(details=details))])
+        return verdict
 
     def _receive(self, peer_id: str, text: str) -> None:
         try:
@@ -403,6 +492,27 @@ class SignallingServer:
             if text is None:
                 text = texts[id(message)] = dumps(message)
             conn.send(text)
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _own_host_names() -> frozenset[str]:
+    """Names of this machine a page may be served under: ``localhost`` and its host names."""
+    names = {"localhost"}
+    try:
+        hostname = socket.gethostname().lower()
+    except OSError:  # pragma: no cover - no host name at all
+        return frozenset(names)
+    if hostname:
+        short = hostname.split(".")[0]
+        names.update({hostname, short, f"{short}.local"})
+    return frozenset(names)
 
 
 def _digest(token: str) -> bytes:

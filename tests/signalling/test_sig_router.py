@@ -223,7 +223,7 @@ def test_start_session_refusals() -> None:
         h.send(cons, {"type": "startSession", "peerId": "ghost"}), cons
     )
     assert "oneself" in the_error(h.send(prod, {"type": "startSession", "peerId": prod}), prod)
-    assert "neither a producer nor a consumer" in the_error(
+    assert "no peer 'x3' to start a session with" in the_error(
         h.send(prod, {"type": "startSession", "peerId": nobody}), prod
     )
     assert h.router.sessions == {}

@@ -257,7 +257,7 @@ async def test_heartbeat_drops_a_peer_that_stops_answering_pings() -> None:
 async def test_slow_reader_is_disconnected_without_stalling_others(
     limits: dict[str, int],
 ) -> None:
-    async with running_server(heartbeat=None, **limits) as server:
+    async with running_server(heartbeat=None, rate_limit=None, **limits) as server:
         talker = await RawPeer.connect(server.url)
         slow = await RawPeer.connect(server.url)
         try:
