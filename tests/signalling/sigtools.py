@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -193,3 +194,31 @@ async def drain(ws: aiohttp.web.WebSocketResponse) -> None:
     """Read and ignore everything until the peer closes."""
     async for _ in ws:
         pass
+
+
+# What an error reply must never show: tracebacks, exception reprs, source files, paths,
+# object addresses, module names of the server's insides.
+INTERNALS = re.compile(
+    r"Traceback|File \"|\.py\b|/usr/|/home/|/work/|/tmp/|site-packages|0x[0-9a-fA-F]{6,}"
+    r"|<[\w.]+ object|\w+(Error|Exception)\(|KeyError|TypeError|AttributeError|RecursionError"
+    r"|aiohttp|asyncio|json\.|sys\.|set_int_max_str_digits"
+)
+
+
+def assert_clean_error(details: str, sent: str = "", secrets: tuple[str, ...] = ()) -> None:
+    """``details`` is short, shows no server internals, and names none of ``secrets``
+    (other peers' and sessions' ids) unless the sender wrote that id itself in ``sent``.
+
+    What the sender wrote may come back quoted: a match also found in ``sent`` (the text
+    sent and, for JSON, its decoded form) is an echo, not a leak.
+    """
+    try:
+        sent += repr(json.loads(sent))
+    except (ValueError, RecursionError):
+        pass
+    assert len(details) < 300, details
+    for match in INTERNALS.finditer(details):
+        assert match.group(0) in sent, (details, sent[:200])
+    for secret in secrets:
+        if secret and secret in details:
+            assert secret in sent, (details, sent[:200])
