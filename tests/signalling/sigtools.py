@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ import aiohttp
 import aiohttp.web
 
 from aiogstwebrtc.signalling import (
+    ErrorMessage,
     ServerMessage,
     SignallingServer,
     parse_server_message,
@@ -188,6 +190,19 @@ async def stub_server(handler: StubHandler) -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{runner.addresses[0][1]}/"
     finally:
         await runner.cleanup()
+
+
+async def received_so_far(peer: RawPeer) -> list[ServerMessage]:
+    """Everything ``peer`` was sent so far: what comes before the reply to a marker."""
+    marker = f"marker-{uuid.uuid4()}"
+    await peer.send({"type": "startSession", "peerId": marker})
+    seen: list[ServerMessage] = []
+    for _ in range(10_000):
+        message = await peer.recv()
+        if isinstance(message, ErrorMessage) and marker in message.details:
+            return seen
+        seen.append(message)
+    raise AssertionError("the marker never came back")
 
 
 async def drain(ws: aiohttp.web.WebSocketResponse) -> None:

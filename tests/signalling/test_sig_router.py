@@ -28,6 +28,7 @@ from aiogstwebrtc.signalling.protocol import (
 )
 from aiogstwebrtc.signalling.router import RECENTLY_ENDED_LIMIT, Outgoing, Router
 
+from .fuzzing import CLIENT_TEXTS, substitute
 from .sigtools import ANSWER_SDP, CANDIDATE, OFFER_SDP, counter_ids
 
 P, C, L = PeerRole.PRODUCER, PeerRole.CONSUMER, PeerRole.LISTENER
@@ -404,47 +405,18 @@ def test_invalid_text_gets_an_error_and_changes_nothing() -> None:
 
 # ----------------------------------------------------------------------- fuzzing
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-TYPES = st.sampled_from(
-    [
-        "setPeerStatus",
-        "list",
-        "listConsumers",
-        "startSession",
-        "peer",
-        "endSession",
-        "setProtocolVersion",
-        "welcome",
-        "error",
-        "x",
-    ]
-)
-KEYS = st.sampled_from(["roles", "meta", "peerId", "sessionId", "offer", "sdp", "ice", "version"])
-
-
-@st.composite
-def messages(draw: st.DrawFn) -> str:
-    obj: dict[str, Any] = {"type": draw(TYPES)}
-    for key in draw(st.lists(KEYS, max_size=4)):
-        obj[key] = draw(JSON | st.sampled_from(["x1", "x2", "x3", "x4", "x5"]))
-    return json.dumps(obj)
-
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([2, 3]), messages() | st.text(max_size=30)), max_size=12))
+@given(st.lists(st.tuples(st.sampled_from([2, 3]), CLIENT_TEXTS), max_size=12))
 def test_fuzzed_messages_never_break_routing_of_others(script: list[tuple[int, str]]) -> None:
     h = Harness()
     prod, cons = h.join(P), h.join()  # x1, x2: a healthy session the fuzzers do not touch
     sid = h.session(cons, prod)
     fuzzers = {2: h.join(L), 3: h.join(P)}  # x4, x5 (x3 is the session)
     for who, text in script:
-        out = h.router.receive(fuzzers[who], text)
+        ids = {"@prod": prod, "@cons": cons, "@sid": sid, "@self": fuzzers[who]}
+        ids["@other"] = fuzzers[5 - who]
+        out = h.router.receive(fuzzers[who], substitute(text, ids))
         for to, message in out:
             dumps(message)
             if to in (prod, cons):  # status news and new sessions only: never about ``sid``

@@ -46,6 +46,7 @@ from .sigtools import (
     assert_clean_error,
     counter_ids,
     raw_peers,
+    received_so_far,
     running_server,
     start_raw_session,
 )
@@ -172,19 +173,6 @@ def test_router_never_lets_a_peer_into_a_foreign_session(roles: tuple[str, ...])
 # ----------------------------------------------------------------------- over sockets
 
 
-async def drain(peer: RawPeer) -> list[ServerMessage]:
-    """Everything ``peer`` was sent so far: what comes before the reply to a marker."""
-    marker = f"marker-{uuid.uuid4()}"
-    await peer.send({"type": "startSession", "peerId": marker})
-    seen: list[ServerMessage] = []
-    for _ in range(10_000):
-        message = await peer.recv()
-        if isinstance(message, ErrorMessage) and marker in message.details:
-            return seen
-        seen.append(message)
-    raise AssertionError("the marker never came back")
-
-
 @pytest.mark.parametrize("roles", [(), ("producer",), ("consumer",)], ids=["none", "P", "C"])
 async def test_server_never_lets_a_peer_into_a_foreign_session(roles: tuple[str, ...]) -> None:
     async with running_server() as server, raw_peers(server.url, 4) as peers:
@@ -207,10 +195,10 @@ async def test_server_never_lets_a_peer_into_a_foreign_session(roles: tuple[str,
             await intruder.send(text)
         # Everything the intruder got back, in order; errors are checked against all it sent.
         everything = "".join(sent_texts)
-        for message in await drain(intruder):
+        for message in await received_so_far(intruder):
             check.check(everything, intruder.peer_id, message)
         for victim in (prod, cons, passive):
-            for message in await drain(victim):
+            for message in await received_so_far(victim):
                 check.check(everything, victim.peer_id, message)
         # the sessions still relay, to their members only
         await prod.send(sdp(s1, "offer"))
@@ -219,7 +207,7 @@ async def test_server_never_lets_a_peer_into_a_foreign_session(roles: tuple[str,
         assert await prod.recv_json() == sdp(s1, "answer")
         await prod.send(ice(s2, 7))
         assert await passive.recv_json() == ice(s2, 7)
-        assert await drain(intruder) == []
+        assert await received_so_far(intruder) == []
         assert {s1, s2} <= set(server.router.sessions)
 
 
