@@ -16,7 +16,9 @@ demo: setup
 
 test: test-setup lint typecheck
 	$(NETNS) $(PY) -m pytest -q
-	AIOGST_LOOP=gi-events $(NETNS) $(PY) -m pytest -q tests/core -m "not slow"
+	AIOGST_LOOP=gi-events $(NETNS) $(PY) -m pytest -q -m "not slow" \
+		tests/core tests/interop tests/media tests/reliability \
+		tests/doctor/test_strategies_end_to_end.py
 
 lint: setup
 	.venv/bin/ruff check aiogstwebrtc tests examples

@@ -1,0 +1,42 @@
+"""Leaves the interpreter with connected peers (and a data-channel backlog) still alive.
+
+``python exit_with_live_peers.py MODE`` where MODE is return, exception, sys-exit or gi-events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from aiogstwebrtc import DataChannel, PeerConnection, run
+from tests.helpers import wire_trickle
+
+
+async def main(mode: str) -> None:
+    peers = []
+    for _ in range(2):
+        a, b = PeerConnection(), PeerConnection()
+        wire_trickle(a, b)
+        channel = await a.create_data_channel("x")
+        remote: asyncio.Future[DataChannel] = asyncio.get_running_loop().create_future()
+        b.on("datachannel", remote.set_result)
+        offer = await a.create_offer()
+        await a.set_local_description(offer)
+        await a.set_remote_description(await b.handle_offer(offer))
+        await channel.wait_open(10)
+        for _ in range(50):
+            channel.send(b"x" * 60000)
+        peers.append((a, b))
+    print("leaving with live peers", flush=True)
+    if mode == "exception":
+        raise RuntimeError("the program crashes with peers alive")
+    if mode == "sys-exit":
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "gi-events":
+        run(main(mode), gi_events=True)
+    else:
+        asyncio.run(main(mode))

@@ -1,0 +1,68 @@
+"""Soak: many negotiations in one process, many at once, and interpreter exit with live peers."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import connected_pair, fd_count, python_threads, rss_bytes, thread_count
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _negotiate_and_talk(number: int) -> None:
+    async with connected_pair(timeout=30) as pair:
+        pair.channel.send(f"ping {number}")
+        assert await asyncio.wait_for(pair.remote.recv(), 30) == f"ping {number}"
+        pair.remote.send(b"pong")
+        assert await asyncio.wait_for(pair.channel.recv(), 30) == b"pong"
+
+
+@pytest.mark.timeout(600)
+async def test_a_thousand_sequential_negotiations_leave_nothing_behind() -> None:
+    for number in range(50):  # warm-up: registry, certificate, allocator high-water marks
+        await _negotiate_and_talk(number)
+    gc.collect()
+    threads, fds, names, rss = thread_count(), fd_count(), sorted(python_threads()), rss_bytes()
+    for number in range(1000):
+        await _negotiate_and_talk(number)
+    gc.collect()
+    assert sorted(python_threads()) == names
+    assert thread_count() <= threads
+    assert fd_count() <= fds
+    growth = (rss_bytes() - rss) / rss
+    print(f"RSS growth over 1,000 negotiations: {growth:.1%}")
+    assert growth < 0.10
+
+
+async def test_a_hundred_negotiations_at_once_all_succeed() -> None:
+    results = await asyncio.gather(
+        *(_negotiate_and_talk(number) for number in range(100)), return_exceptions=True
+    )
+    assert [r for r in results if isinstance(r, BaseException)] == []
+
+
+@pytest.mark.parametrize("mode", ["return", "exception", "sys-exit", "gi-events"])
+def test_interpreter_exit_with_live_peers_neither_hangs_nor_crashes(mode: str) -> None:
+    script = ROOT / "tests" / "reliability" / "scripts" / "exit_with_live_peers.py"
+    for _ in range(50 // 4 + 1):  # 52 runs over the four modes
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, str(script), mode],
+            cwd=ROOT,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert "leaving with live peers" in result.stdout, result.stderr[-2000:]
+        assert result.returncode == (1 if mode == "exception" else 0), result.stderr[-2000:]
+        assert time.monotonic() - started < 15
+        assert "Segmentation" not in result.stderr and "CRITICAL" not in result.stderr
