@@ -50,21 +50,32 @@ async def running_server(**kwargs: Any) -> AsyncIterator[SignallingServer]:
 class RawPeer:
     """A websocket peer sending arbitrary text: for junk and protocol-level tests."""
 
-    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        ws: aiohttp.ClientWebSocketResponse,
+        *,
+        own_http: bool = True,
+    ) -> None:
         self.http = http
         self.ws = ws
         self.peer_id = ""
+        self._own_http = own_http
 
     @classmethod
-    async def connect(cls, url: str, **kwargs: Any) -> RawPeer:
-        """Connect and read the welcome."""
-        http = aiohttp.ClientSession()
+    async def connect(
+        cls, url: str, *, http: aiohttp.ClientSession | None = None, **kwargs: Any
+    ) -> RawPeer:
+        """Connect and read the welcome; ``http`` shares one client session (kept open)."""
+        own = http is None
+        http = aiohttp.ClientSession() if http is None else http
         try:
             ws = await http.ws_connect(url, **kwargs)
         except BaseException:
-            await http.close()
+            if own:
+                await http.close()
             raise
-        peer = cls(http, ws)
+        peer = cls(http, ws, own_http=own)
         welcome = await peer.recv_json()
         assert welcome["type"] == "welcome", welcome
         peer.peer_id = welcome["peerId"]
@@ -134,9 +145,10 @@ class RawPeer:
         raise AssertionError("the socket never closed")
 
     async def close(self) -> None:
-        """Close the socket and its HTTP session."""
+        """Close the socket and its HTTP session (unless shared)."""
         await self.ws.close()
-        await self.http.close()
+        if self._own_http:
+            await self.http.close()
 
 
 @asynccontextmanager
