@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NETNS := scripts/in-netns.sh
 
-.PHONY: setup test-setup demo test lint typecheck clean
+.PHONY: setup test-setup demo test lint typecheck clean bench bench-quick
 
 setup:
 	@scripts/bootstrap.sh
@@ -25,6 +25,15 @@ lint: setup
 
 typecheck: setup
 	.venv/bin/mypy
+
+# Benchmarks against aiortc (docs/performance.md), inside a network namespace like the tests.
+bench:
+	@BOOTSTRAP_EXTRAS=bench scripts/bootstrap.sh
+	$(NETNS) $(PY) -m bench
+
+bench-quick:
+	@BOOTSTRAP_EXTRAS=bench scripts/bootstrap.sh
+	$(NETNS) $(PY) -m bench --quick
 
 clean:
 	rm -rf .venv *.egg-info test-artifacts .pytest_cache .mypy_cache .ruff_cache

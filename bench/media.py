@@ -1,0 +1,249 @@
+"""``media_cpu_720p``: CPU seconds per second for one 1280x720 30 fps VP8 stream, both ends.
+
+Each side runs alone in a child process holding both peers, so the process's CPU time
+(``resource.getrusage``, every thread) is the cost of sending and receiving one stream.
+Ours: ``VideoSource("videotestsrc is-live=true pattern=ball")`` → webrtcbin → webrtcbin →
+``RemoteTrack.recv()`` (decoded RGB numpy frames). aiortc: a synthetic track that replays
+60 pre-rendered frames of the same GStreamer test pattern (rendered before the clock starts)
+→ aiortc's VP8 → ``track.recv()`` → ``to_ndarray("rgb24")``, so both ends hand Python the
+same kind of frame. Each library keeps its default encoder settings (aiortc: libvpx speed 6,
+500 kbps rising to 1.5 Mbps; ours: vp8enc deadline=1 cpu-used=8, 1 Mbps CBR).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from fractions import Fraction
+from typing import Any
+
+from .common import Result, Settings, cpu_seconds, median, order_for_round, run_child
+
+__all__ = ["NAMES", "run"]
+
+NAMES = ("media_cpu_720p",)
+WIDTH, HEIGHT, FPS = 1280, 720, 30
+PATTERN = "ball"
+
+
+def run(settings: Settings, names: set[str]) -> list[Result]:
+    """Run the requested benchmarks of this family."""
+    if "media_cpu_720p" not in names:
+        return []
+    rounds = settings.n_rounds(2, 1)
+    options = {"warmup": settings.pick(3.0, 2.0), "window": settings.pick(8.0, 3.0)}
+    samples: dict[str, list[dict[str, Any]]] = {"ours": [], "aiortc": []}
+    for index in range(rounds):
+        for side in order_for_round(index):
+            name = "ours" if side == "ours" else "aiortc"
+            samples[name].append(run_child("media", name, options, timeout=90))
+
+    def values(side: str, key: str) -> list[float]:
+        return [s.get(key, math.nan) for s in samples[side]]
+
+    errors = [f"{side}: {s['error']}" for side in samples for s in samples[side] if "error" in s]
+    details: dict[str, Any] = {
+        "window_s": options["window"],
+        "ours_fps": median(values("ours", "fps")),
+        "aiortc_fps": median(values("aiortc", "fps")),
+        "ours_cpu_ms_per_frame": median(values("ours", "cpu_ms_per_frame")),
+        "aiortc_cpu_ms_per_frame": median(values("aiortc", "cpu_ms_per_frame")),
+        "ours_threads": median(values("ours", "threads")),
+        "aiortc_threads": median(values("aiortc", "threads")),
+    }
+    if errors:
+        details["errors"] = errors
+    ours = values("ours", "cpu_per_s")
+    theirs = values("aiortc", "cpu_per_s")
+    return [
+        Result(
+            "media_cpu_720p",
+            median(ours),
+            median(theirs),
+            "CPU s/s",
+            "lower",
+            ours_samples=ours,
+            other_samples=theirs,
+            details=details,
+            description="CPU seconds per second, one 720p30 VP8 stream sent and received",
+        )
+    ]
+
+
+# --- in the child process -----------------------------------------------------------------------
+
+
+async def _measure(next_frame: Any, warmup: float, window: float, threads: Any) -> dict[str, Any]:
+    """Consume frames for ``warmup`` then ``window`` seconds; CPU and frame counts."""
+    count = 0
+    done = asyncio.Event()
+    measuring: dict[str, float] = {}
+
+    async def consume() -> None:
+        nonlocal count
+        while not done.is_set():
+            await next_frame()
+            count += 1
+
+    consumer = asyncio.ensure_future(consume())
+    try:
+        await asyncio.wait_for(_first_frame(lambda: count), 20)
+        await asyncio.sleep(warmup)
+        measuring = {"cpu": cpu_seconds(), "wall": time.perf_counter(), "frames": count}
+        await asyncio.sleep(window)
+        cpu = cpu_seconds() - measuring["cpu"]
+        wall = time.perf_counter() - measuring["wall"]
+        frames = count - measuring["frames"]
+        thread_total = threads()
+    finally:
+        done.set()
+        consumer.cancel()
+        try:
+            await consumer
+        except (asyncio.CancelledError, Exception):
+            pass
+    return {
+        "cpu_per_s": cpu / wall,
+        "fps": frames / wall,
+        "cpu_ms_per_frame": cpu * 1000 / frames if frames else math.nan,
+        "threads": thread_total,
+    }
+
+
+async def _first_frame(count: Any) -> None:
+    while count() == 0:
+        await asyncio.sleep(0.05)
+
+
+async def _ours(warmup: float, window: float) -> dict[str, Any]:
+    from aiogstwebrtc import PeerConnection
+    from aiogstwebrtc.media import RemoteTrack, VideoSource
+
+    from .common import thread_count
+    from .pairs import _forward
+
+    async with PeerConnection() as sender, PeerConnection() as receiver:
+        tracks: asyncio.Queue[RemoteTrack] = asyncio.Queue()
+        receiver.on("track", tracks.put_nowait)
+        sender.on("icecandidate", _forward(receiver))
+        receiver.on("icecandidate", _forward(sender))
+        source = VideoSource(
+            f"videotestsrc is-live=true pattern={PATTERN}",
+            codec="vp8",
+            width=WIDTH,
+            height=HEIGHT,
+            framerate=FPS,
+        )
+        await sender.add_track(source)
+        offer = await sender.create_offer()
+        await sender.set_local_description(offer)
+        await sender.set_remote_description(await receiver.handle_offer(offer))
+        track = await asyncio.wait_for(tracks.get(), 20)
+        result = await _measure(track.recv, warmup, window, thread_count)
+        shape = (await track.recv()).data.shape
+        result["frame_shape"] = list(shape)
+        return result
+
+
+def _pattern_frames(count: int) -> list[Any]:
+    """Render ``count`` frames of videotestsrc's pattern as PyAV frames (no library code)."""
+    import av
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+
+    Gst.init(None)
+    pipeline = Gst.parse_launch(
+        f"videotestsrc pattern={PATTERN} num-buffers={count} ! "
+        f"video/x-raw,format=I420,width={WIDTH},height={HEIGHT},framerate={FPS}/1 ! "
+        "appsink name=sink sync=false max-buffers=1000"
+    )
+    sink = pipeline.get_by_name("sink")
+    pipeline.set_state(Gst.State.PLAYING)
+    frames = []
+    chroma_w, chroma_h = WIDTH // 2, HEIGHT // 2
+    try:
+        for _ in range(count):
+            sample = sink.emit("pull-sample")
+            if sample is None:
+                break
+            buffer = sample.get_buffer()
+            data = buffer.extract_dup(0, buffer.get_size())
+            frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
+            y_size, c_size = WIDTH * HEIGHT, chroma_w * chroma_h
+            planes = (data[:y_size], data[y_size : y_size + c_size], data[y_size + c_size :])
+            for plane, content, width in zip(
+                frame.planes, planes, (WIDTH, chroma_w, chroma_w), strict=True
+            ):
+                if plane.line_size == width:
+                    plane.update(content)
+                else:  # padded rows
+                    rows = len(content) // width
+                    padded = b"".join(
+                        content[r * width : (r + 1) * width].ljust(plane.line_size, b"\0")
+                        for r in range(rows)
+                    )
+                    plane.update(padded)
+            frames.append(frame)
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+    return frames
+
+
+async def _aiortc(warmup: float, window: float) -> dict[str, Any]:
+    from aiortc import VideoStreamTrack
+    from aiortc.rtcrtpsender import RTCRtpSender
+
+    from .common import thread_count
+    from .pairs import aiortc_peer
+
+    frames = _pattern_frames(60)
+
+    class PatternTrack(VideoStreamTrack):  # type: ignore[misc]
+        """Replays pre-rendered frames at 30 fps (aiortc's own pacing)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.index = 0
+
+        async def recv(self) -> Any:
+            pts, time_base = await self.next_timestamp()
+            frame = frames[self.index % len(frames)]
+            self.index += 1
+            frame.pts = pts
+            frame.time_base = time_base or Fraction(1, 90000)
+            return frame
+
+    sender, receiver = aiortc_peer(), aiortc_peer()
+    try:
+        got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        receiver.on("track", lambda t: None if got.done() else got.set_result(t))
+        transceiver = sender.addTransceiver(PatternTrack(), direction="sendonly")
+        vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name == "VP8"]
+        transceiver.setCodecPreferences(vp8)
+        await sender.setLocalDescription(await sender.createOffer())
+        await receiver.setRemoteDescription(sender.localDescription)
+        await receiver.setLocalDescription(await receiver.createAnswer())
+        await sender.setRemoteDescription(receiver.localDescription)
+        track = await asyncio.wait_for(got, 20)
+
+        async def next_frame() -> Any:
+            frame = await track.recv()
+            return frame.to_ndarray(format="rgb24")
+
+        result = await _measure(next_frame, warmup, window, thread_count)
+        result["frame_shape"] = list((await next_frame()).shape)
+        return result
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+async def child_media(side: str, options: dict[str, Any]) -> dict[str, Any]:
+    """One side's stream in this process (called by ``bench.child``)."""
+    warmup, window = float(options["warmup"]), float(options["window"])
+    if side == "ours":
+        return await _ours(warmup, window)
+    return await _aiortc(warmup, window)

@@ -1,0 +1,117 @@
+"""``scale_250``: N concurrent pairs in one process (N = 10, 100, 250), each side alone.
+
+Each (side, N) runs in a fresh child process: one untimed pair first (plugins, certificates,
+imports), then the idle process is measured, then N pairs are opened at once
+(``asyncio.gather``). Reported: the wall time until every pair is open or has failed,
+failures, and RSS, threads (kernel tasks) and file descriptors with all pairs open, as growth
+over the idle process divided by the pairs that connected. The table's number is the connect
+time at the largest N (250 in the full set, 10 in the quick set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+import time
+from typing import Any
+
+from .common import (
+    Result,
+    Settings,
+    fd_count,
+    median,
+    order_for_round,
+    rss_bytes,
+    run_child,
+    thread_count,
+)
+
+__all__ = ["NAMES", "run"]
+
+NAMES = ("scale_250",)
+
+
+def run(settings: Settings, names: set[str]) -> list[Result]:
+    """Run the requested benchmarks of this family."""
+    if "scale_250" not in names:
+        return []
+    sizes = settings.pick([10, 100, 250], [10])
+    rows: list[dict[str, Any]] = []
+    for index, n in enumerate(sizes):
+        for side in order_for_round(index):
+            name = "ours" if side == "ours" else "aiortc"
+            result = run_child("scale", name, {"n": n}, timeout=60 + 1.2 * n)
+            rows.append({"side": name, "n": n, **result})
+    largest = max(sizes)
+
+    def pick(side: str, key: str) -> float:
+        values = [r.get(key, math.nan) for r in rows if r["side"] == side and r["n"] == largest]
+        return float(values[0]) if values else math.nan
+
+    errors = [f"{r['side']} N={r['n']}: {r['error']}" for r in rows if "error" in r]
+    details: dict[str, Any] = {"n": largest, "per_n": rows}
+    if errors:
+        details["errors"] = errors
+    return [
+        Result(
+            "scale_250",
+            pick("ours", "connect_s"),
+            pick("aiortc", "connect_s"),
+            "s",
+            "lower",
+            details=details,
+            description=f"wall time to open {largest} concurrent pairs in one process",
+        )
+    ]
+
+
+# --- in the child process -----------------------------------------------------------------------
+
+
+async def child_scale(side: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Open ``options["n"]`` pairs at once in this process and measure it."""
+    from .common import raise_fd_limit
+    from .pairs import open_aiortc, open_ours
+
+    raise_fd_limit()
+    n = int(options["n"])
+    timeout = 30 + 0.4 * n
+
+    async def one() -> Any:
+        if side == "ours":
+            return await open_ours(timeout=timeout)
+        return await open_aiortc(timeout=timeout)
+
+    warm = await one()
+    await warm.close()
+    del warm
+    gc.collect()
+    await asyncio.sleep(0.2)
+    threads, fds, rss = thread_count(), fd_count(), rss_bytes()
+    start = time.perf_counter()
+    outcomes = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    connect_s = time.perf_counter() - start
+    pairs = [o for o in outcomes if not isinstance(o, BaseException)]
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    await asyncio.sleep(0.2)
+    gc.collect()
+    connected = max(len(pairs), 1)
+    result: dict[str, Any] = {
+        "connect_s": round(connect_s, 3),
+        "pair_open_median_s": round(median([p.open_s for p in pairs]), 4),
+        "failures": len(failures),
+        "failure_kinds": sorted({f"{type(f).__name__}: {f}"[:120] for f in failures})[:3],
+        "rss_mb_per_pair": round((rss_bytes() - rss) / connected / 1e6, 3),
+        "threads_per_pair": round((thread_count() - threads) / connected, 2),
+        "fds_per_pair": round((fd_count() - fds) / connected, 2),
+    }
+    close_start = time.perf_counter()
+    await asyncio.gather(*(p.close() for p in pairs), return_exceptions=True)
+    result["close_s"] = round(time.perf_counter() - close_start, 3)
+    del pairs, outcomes
+    gc.collect()
+    await asyncio.sleep(0.5)
+    result["threads_left"] = thread_count() - threads
+    result["fds_left"] = fd_count() - fds
+    return result
