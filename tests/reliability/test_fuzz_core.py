@@ -14,7 +14,6 @@ from aiogstwebrtc import (
     InvalidStateError,
     NegotiationError,
     PeerConnection,
-    SessionDescription,
 )
 from tests.helpers import connected_pair
 
