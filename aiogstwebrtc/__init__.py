@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Configuration, IceServer
-from .datachannel import DataChannel
 from .errors import (
     ClosedError,
     InvalidSDPError,
@@ -33,10 +32,33 @@ from .errors import (
     OperationTimeoutError,
     WebRTCError,
 )
-from .peerconnection import PeerConnection
 from .sdp import IceCandidate, SessionDescription
-from .strategies import STRATEGIES
 from .tracing import enable_thread_tracing
+
+if TYPE_CHECKING:
+    from .datachannel import DataChannel
+    from .peerconnection import PeerConnection
+    from .strategies import STRATEGIES
+
+# Names that need GStreamer are imported on first use, so that the GStreamer-free parts
+# (aiogstwebrtc.signalling, the doctor's environment check) work without it.
+_LAZY = {
+    "DataChannel": "datachannel",
+    "PeerConnection": "peerconnection",
+    "STRATEGIES": "strategies",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aiogstwebrtc' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "STRATEGIES",
