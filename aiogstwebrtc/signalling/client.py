@@ -83,6 +83,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 10.0
 """Seconds any single wait of the client may take unless told otherwise."""
 
+_CLOSE_TIMEOUT = 1.0  # seconds the closing handshake may take before the socket is dropped
+
 _M = TypeVar("_M", bound=ServerMessage)
 
 
@@ -298,8 +300,8 @@ class SignallingClient(EventEmitter):
     async def _teardown(self, code: int | None) -> None:
         ws, self._ws = self._ws, None
         if ws is not None and not ws.closed:
-            try:
-                async with asyncio.timeout(self.timeout):
+            try:  # a server that does not answer the close is not waited for long
+                async with asyncio.timeout(min(self.timeout, _CLOSE_TIMEOUT)):
                     await ws.close(code=code or 1000)
             except Exception as exc:
                 log.debug("closing the signalling websocket failed: %r", exc)

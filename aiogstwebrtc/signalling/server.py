@@ -53,7 +53,8 @@ ANY_ORIGIN = "*"
 """In ``allowed_origins``: admit pages from any origin (only for servers whose producers
 are meant to be public: any web page a visitor opens could then watch them)."""
 
-_CLOSE_TIMEOUT = 2.0
+_CLOSE_TIMEOUT = 2.0  # a peer's close handshake, or its last messages going out
+_STOP_TIMEOUT = 0.5  # the same when the whole server stops: the process exits in 2 s
 _WARNED_ORIGINS_LIMIT = 64
 
 
@@ -126,10 +127,13 @@ class _Connection:
         if transport is not None:
             transport.abort()
 
-    async def close(self, code: int = WSCloseCode.OK, reason: str = "") -> None:
-        """Close the websocket, aborting the transport if the peer does not answer."""
+    async def close(
+        self, code: int = WSCloseCode.OK, reason: str = "", timeout: float = _CLOSE_TIMEOUT
+    ) -> None:
+        """Close the websocket, aborting the transport if that takes over ``timeout`` s
+        (a peer that does not read: the close frame cannot even be written)."""
         try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 await self.ws.close(code=code, message=reason.encode())
         except Exception as exc:  # TimeoutError included
             log.debug("closing peer %s cleanly failed (%r): aborting", self.peer_id, exc)
@@ -137,17 +141,17 @@ class _Connection:
             if transport is not None:
                 transport.abort()
 
-    async def finish(self) -> None:
-        """Let queued texts go out (briefly), then stop the writer task."""
+    async def finish(self, timeout: float = _CLOSE_TIMEOUT) -> None:
+        """Let queued texts go out (for ``timeout`` s at most), then stop the writer task."""
         if not self._writer.done():
             try:
                 self._queue.put_nowait(None)
             except asyncio.QueueFull:
                 self.drop("send queue full at disconnect")
-            _, pending = await asyncio.wait({self._writer}, timeout=_CLOSE_TIMEOUT)
+            _, pending = await asyncio.wait({self._writer}, timeout=timeout)
             if pending:
                 self.drop("send queue not drained at disconnect")
-                await asyncio.wait(pending, timeout=_CLOSE_TIMEOUT)
+                await asyncio.wait(pending, timeout=timeout)
 
 
 class SignallingServer:
@@ -293,7 +297,7 @@ class SignallingServer:
             raise InvalidStateError("the server is already started")
         self._stopping = False
         runner = web.AppRunner(
-            self._app, handle_signals=False, access_log=None, shutdown_timeout=_CLOSE_TIMEOUT
+            self._app, handle_signals=False, access_log=None, shutdown_timeout=2 * _STOP_TIMEOUT
         )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port, ssl_context=self._ssl_context)
@@ -309,14 +313,21 @@ class SignallingServer:
         return self._port
 
     async def stop(self) -> None:
-        """Close every peer connection and stop listening; safe to call twice."""
+        """Close every peer connection and stop listening; safe to call twice.
+
+        Takes about a second at most: a peer that does not take its close frame within
+        half a second has its connection aborted.
+        """
         runner, self._runner = self._runner, None
         if runner is None:
             return
         self._stopping = True
         connections = list(self._connections.values())
         await asyncio.gather(
-            *(c.close(WSCloseCode.GOING_AWAY, "server shutdown") for c in connections),
+            *(
+                c.close(WSCloseCode.GOING_AWAY, "server shutdown", timeout=_STOP_TIMEOUT)
+                for c in connections
+            ),
             return_exceptions=True,
         )
         await runner.cleanup()
@@ -447,9 +458,10 @@ class SignallingServer:
                 self._deliver(self._router.disconnect(peer_id))
             except Exception:
                 log.exception("cleaning up after peer %s failed", peer_id)
-            await conn.finish()
+            budget = _STOP_TIMEOUT if self._stopping else _CLOSE_TIMEOUT
+            await conn.finish(budget)
             if not ws.closed:
-                await conn.close(close_code, close_reason)
+                await conn.close(close_code, close_reason, timeout=budget)
             log.debug("peer %s disconnected (code %s)", peer_id, ws.close_code)
 
     def _rate_check(self, conn: _Connection) -> Verdict:

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +195,22 @@ async def test_requests_time_out_when_the_server_is_silent() -> None:
         # GStreamer's own server does not echo to non-listeners: confirm=False returns
         await client.set_peer_status(["producer"], confirm=False)
         assert client.state is ClientState.OPEN
+
+
+async def welcome_then_deaf(ws: aiohttp.web.WebSocketResponse) -> None:
+    """Never reads again: a close from the client is never answered."""
+    await ws.send_str('{"type":"welcome","peerId":"me"}')
+    await asyncio.Event().wait()
+
+
+async def test_close_does_not_wait_long_for_a_server_that_never_answers() -> None:
+    async with stub_server(welcome_then_deaf) as url:
+        client = SignallingClient(url, timeout=30)
+        await client.connect()
+        started = time.monotonic()
+        await client.close()
+        assert time.monotonic() - started < 1.5  # a program stopping on SIGTERM must not hang
+        assert client.closed
 
 
 async def foreign_errors(ws: aiohttp.web.WebSocketResponse) -> None:

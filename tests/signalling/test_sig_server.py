@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
+import time
 from pathlib import Path
 
 import aiohttp
@@ -403,6 +407,46 @@ async def test_stop_closes_every_connection() -> None:
         assert server.peer_count == 0
     finally:
         await asyncio.gather(*(p.close() for p in peers))
+
+
+async def test_stop_is_quick_even_with_a_peer_that_reads_nothing() -> None:
+    """A peer that stops reading its socket (stuck, or hostile) cannot hold the stop up."""
+    async with running_server(rate_limit=None, heartbeat=None) as server:
+        deaf = socket.socket()
+        deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        deaf.setblocking(False)
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(deaf, ("127.0.0.1", server.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        handshake = (
+            f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await loop.sock_sendall(deaf, handshake.encode())
+        # a masked text frame: setPeerStatus listener, so that it is sent everything
+        text = b'{"type":"setPeerStatus","roles":["listener"]}'
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(text))
+        await loop.sock_sendall(deaf, bytes([0x81, 0x80 | len(text)]) + mask + masked)
+        talker = await RawPeer.connect(server.url)
+        try:
+            pad = "x" * 7000
+            for i in range(2000):  # bounded; the kernel's buffers fill long before
+                meta = {"i": i, "pad": pad}
+                await talker.send({"type": "setPeerStatus", "roles": ["producer"], "meta": meta})
+                await talker.recv_json()
+                conn = next(c for p, c in server._connections.items() if p != talker.peer_id)
+                if conn._queue.qsize() > 10:  # its writer is stuck behind full buffers
+                    break
+            else:
+                raise AssertionError("the deaf peer's buffers never filled")
+            started = time.monotonic()
+            await server.stop()
+            took = time.monotonic() - started
+            assert took < 1.5, f"stop() took {took:.2f} s"
+        finally:
+            await talker.close()
+            deaf.close()
 
 
 async def test_two_hundred_clients_with_sessions() -> None:
