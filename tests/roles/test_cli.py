@@ -3,58 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from aiogstwebrtc.media import VideoFrame
 from aiogstwebrtc.signalling import Consumer
 
-WAIT = 20.0
-
-
-@asynccontextmanager
-async def command(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run ``python -m aiogstwebrtc ARGS``; kill it if the test did not stop it."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aiogstwebrtc",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def read_until(process: asyncio.subprocess.Process, pattern: str) -> re.Match[str]:
-    """Read the process's output until a line matches ``pattern``."""
-    assert process.stdout is not None
-    seen = []
-    async with asyncio.timeout(WAIT):
-        while True:
-            line = (await process.stdout.readline()).decode()
-            if not line:
-                raise AssertionError(f"process ended before {pattern!r}; output: {seen}")
-            seen.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-
-
-async def stop(process: asyncio.subprocess.Process, signum: signal.Signals) -> tuple[int, str]:
-    """Send ``signum`` and return the exit code and the rest of the output."""
-    process.send_signal(signum)
-    out, _ = await asyncio.wait_for(process.communicate(), WAIT)
-    assert process.returncode is not None
-    return process.returncode, out.decode()
+from .proctools import WAIT, command, read_until, stop
 
 
 async def test_server_and_produce_commands_serve_a_consumer_and_stop_on_signals() -> None:
