@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import re
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+
+from ..roles.proctools import command, read_until
+
+__all__ = ["CHROMIUM", "WAIT_MS", "browser_page", "command", "demo_state", "read_until"]
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 20_000  # any single page condition
@@ -62,37 +63,3 @@ async def demo_state(page: Any) -> dict[str, Any]:
     """The page's ``window.demo`` state."""
     state: dict[str, Any] = await page.evaluate("JSON.parse(JSON.stringify(window.demo))")
     return state
-
-
-@asynccontextmanager
-async def command(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run ``python -m aiogstwebrtc ARGS``; killed at the end if still running."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aiogstwebrtc",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def read_until(process: asyncio.subprocess.Process, pattern: str) -> re.Match[str]:
-    """Read output lines until one matches ``pattern`` (bounded)."""
-    assert process.stdout is not None
-    seen: list[str] = []
-    async with asyncio.timeout(WAIT_MS / 1000):
-        while True:
-            line = (await process.stdout.readline()).decode()
-            if not line:
-                raise AssertionError(f"process ended before {pattern!r}: {''.join(seen)}")
-            seen.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match

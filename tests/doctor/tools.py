@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ def run_doctor_json(*args: str, timeout: float = 80, **env: Any) -> tuple[int, d
     return result.returncode, json.loads(result.stdout)
 
 
+Then = Callable[[aiohttp.ClientWebSocketResponse], Awaitable[None]] | None
+
+
 class WebsocketOfferer:
     """An offering peer (aiortc, or webrtcbin on loopback) talking to the example's websocket."""
 
@@ -60,14 +64,18 @@ class WebsocketOfferer:
         self.kind = kind
         self.echoes: asyncio.Queue[str] = asyncio.Queue()
 
-    async def exchange(self, url: str, text: str, timeout: float = 15) -> str:
-        """Offer, answer, trickle, open the channel, send ``text``; return what comes back."""
+    async def exchange(self, url: str, text: str, timeout: float = 15, then: Then = None) -> str:
+        """Offer, answer, trickle, open the channel, send ``text``; return what comes back.
+
+        ``then(ws)``, when given, runs after the echo while the connection is still open
+        (the websocket is no longer read by this peer).
+        """
         async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
             if self.kind == "aiortc":
-                return await asyncio.wait_for(self._aiortc(ws, text), timeout)
-            return await asyncio.wait_for(self._webrtcbin(ws, text), timeout)
+                return await asyncio.wait_for(self._aiortc(ws, text, then), timeout)
+            return await asyncio.wait_for(self._webrtcbin(ws, text, then), timeout)
 
-    async def _aiortc(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> str:
+    async def _aiortc(self, ws: aiohttp.ClientWebSocketResponse, text: str, then: Then) -> str:
         from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
         from aiortc.sdp import candidate_from_sdp
 
@@ -95,13 +103,17 @@ class WebsocketOfferer:
             try:
                 await opened.wait()
                 channel.send(text)
-                return await self.echoes.get()
+                echo = await self.echoes.get()
             finally:
                 reader.cancel()
+                await asyncio.wait({reader})
+            if then is not None:
+                await then(ws)
+            return echo
         finally:
             await pc.close()
 
-    async def _webrtcbin(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> str:
+    async def _webrtcbin(self, ws: aiohttp.ClientWebSocketResponse, text: str, then: Then) -> str:
         pc = PeerConnection(Configuration(local_addresses=["127.0.0.1"]))
         try:
 
@@ -130,8 +142,11 @@ class WebsocketOfferer:
                 await channel.wait_open(10)
                 channel.send(text)
                 reply = await channel.recv()
-                return reply if isinstance(reply, str) else reply.decode()
             finally:
                 reader.cancel()
+                await asyncio.wait({reader})
+            if then is not None:
+                await then(ws)
+            return reply if isinstance(reply, str) else reply.decode()
         finally:
             await pc.close()

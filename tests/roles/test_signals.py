@@ -18,7 +18,7 @@ import aiohttp
 import aiohttp.web
 import pytest
 
-from aiogstwebrtc import Configuration, IceCandidate, PeerConnection
+from aiogstwebrtc import Configuration
 from aiogstwebrtc.signalling import (
     Consumer,
     SignallingClient,
@@ -26,6 +26,7 @@ from aiogstwebrtc.signalling import (
     SignallingServer,
 )
 
+from ..doctor.tools import WebsocketOfferer
 from ..signalling.sigtools import stub_server
 from .proctools import WAIT, command, program, read_until, stop_timed
 
@@ -120,42 +121,15 @@ async def test_demo_ends_its_sessions_and_exits(signum: signal.Signals) -> None:
     assert "demo stopped" in output
 
 
-async def offer_to_example(
-    url: str, pc: PeerConnection, ws: aiohttp.ClientWebSocketResponse
-) -> None:
-    """Offer a data channel to the example answerer and check that it echoes."""
-
-    async def send_candidate(candidate: IceCandidate | None) -> None:
-        if candidate is not None and candidate.address == "127.0.0.1":
-            await ws.send_json({"type": "candidate", **candidate.to_dict()})
-
-    pc.on("icecandidate", send_candidate)
-    channel = await pc.create_data_channel("chat")
-    offer = await pc.create_offer()
-    await pc.set_local_description(offer)
-    await ws.send_json({"type": "offer", "sdp": offer.sdp})
-    while channel.ready_state != "open":
-        data = json.loads((await ws.receive(timeout=WAIT)).data)
-        if data["type"] == "answer":
-            await pc.set_remote_description({"type": "answer", "sdp": data["sdp"]})
-            break
-    await channel.wait_open(WAIT)
-    channel.send("still there?")
-    assert await asyncio.wait_for(channel.recv(), WAIT) == "still there?"
-
-
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: s.name)
 async def test_example_answerer_closes_its_peers_and_exits(signum: signal.Signals) -> None:
     script = "examples/webrtc_promise_fix_solution.py"
     async with program(script, "--port", "0", "--loopback") as example:
         url = (await read_until(example, r"listening on (ws://\S+)")).group(1)
-        async with (
-            aiohttp.ClientSession() as http,
-            http.ws_connect(url) as ws,
-            PeerConnection(Configuration(local_addresses=["127.0.0.1"])) as pc,
-        ):
-            await offer_to_example(url, pc, ws)
-            code, output, took = await stop_timed(example, signum)
+        stopped: list[tuple[int, str, float]] = []
+
+        async def signal_while_connected(ws: aiohttp.ClientWebSocketResponse) -> None:
+            stopped.append(await stop_timed(example, signum))
             async with asyncio.timeout(WAIT):  # candidates still on their way, then the close
                 while (message := await ws.receive()).type is aiohttp.WSMsgType.TEXT:
                     pass
@@ -163,5 +137,11 @@ async def test_example_answerer_closes_its_peers_and_exits(signum: signal.Signal
             # for our reply before closing the connection)
             assert message.type is aiohttp.WSMsgType.CLOSE, message
             assert message.data == aiohttp.WSCloseCode.OK
+
+        offerer = WebsocketOfferer("webrtcbin")
+        assert await offerer.exchange(url, "still there?", then=signal_while_connected) == (
+            "still there?"
+        )
+    ((code, output, took),) = stopped
     check_exit("example answerer", signum, code, output, took)
     assert "shut down cleanly" in output
