@@ -37,9 +37,15 @@ def build_sender_bin(
         f'capsfilter name=rtpcaps caps="{codec.rtp_caps(pt)}"'
     )
     try:
-        bin_ = Gst.parse_bin_from_description(description, True)
+        # Ghost only our output: a source with dynamic pads (uridecodebin) still has its
+        # next element's sink pad unlinked here, and ghosting it would break that link.
+        bin_ = Gst.parse_bin_from_description(description, False)
     except GLib.Error as exc:
         raise ValueError(f"invalid source pipeline {source.pipeline!r}: {exc.message}") from None
+    bin_.add_pad(Gst.GhostPad.new("src", bin_.get_by_name("rtpcaps").get_static_pad("src")))
+    # A non-live source (a file) prerolls asynchronously; handled inside the bin, that does
+    # not make the whole running pipeline lose its PLAYING state.
+    bin_.set_property("async-handling", True)
     pipeline.add(bin_)
     pad = webrtc.request_pad_simple("sink_%u")
     if pad is None or bin_.get_static_pad("src").link(pad) != Gst.PadLinkReturn.OK:

@@ -42,7 +42,19 @@ class MediaSource:
         raise NotImplementedError
 
     def _attach(self, bin_: Gst.Bin) -> None:
-        """Called on the GLib thread once the sending bin exists."""
+        """Called on the GLib thread once the sending bin is in the running pipeline.
+
+        A file starts at time 0 while the pipeline has been running for a while: shift it to
+        now, so that it plays in real time instead of bursting out as "late" data.
+        """
+        sync = bin_.get_by_name("filesync")
+        pipeline = bin_.get_parent()
+        if sync is None or pipeline is None:
+            return
+        clock = pipeline.get_clock()
+        if clock is not None:
+            running_time = clock.get_time() - pipeline.get_base_time()
+            sync.get_static_pad("sink").set_offset(running_time)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.codec.name} {self.pipeline!r}>"
@@ -83,7 +95,7 @@ class VideoSource(MediaSource):
         uri = Path(path).resolve().as_uri()
         return cls(
             f'uridecodebin uri="{uri}" caps=video/x-raw expose-all-streams=false ! '
-            "queue ! identity sync=true",
+            "video/x-raw ! queue ! identity sync=true",
             **options,
         )
 
@@ -118,6 +130,7 @@ class FrameSource(VideoSource):
         self.dropped = 0
 
     def _attach(self, bin_: Gst.Bin) -> None:
+        super()._attach(bin_)
         with self._lock:
             self._appsrc = bin_.get_by_name("frames")
 
@@ -176,6 +189,6 @@ class AudioSource(MediaSource):
         uri = Path(path).resolve().as_uri()
         return cls(
             f'uridecodebin uri="{uri}" caps=audio/x-raw expose-all-streams=false ! '
-            "queue ! identity sync=true",
+            "audio/x-raw ! queue ! identity sync=true",
             **options,
         )
