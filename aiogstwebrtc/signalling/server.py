@@ -18,6 +18,7 @@ is in ``docs/security.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -52,6 +53,9 @@ DEFAULT_PORT = 8443
 ANY_ORIGIN = "*"
 """In ``allowed_origins``: admit pages from any origin (only for servers whose producers
 are meant to be public: any web page a visitor opens could then watch them)."""
+
+_COUNTED = frozenset({WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG})
+"""Frames a peer sends that count against its rate limit."""
 
 _CLOSE_TIMEOUT = 2.0  # a peer's close handshake, or its last messages going out
 _STOP_TIMEOUT = 0.5  # the same when the whole server stops: the process exits in 2 s
@@ -398,8 +402,8 @@ class SignallingServer:
 
     async def _handle_root(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
-            heartbeat=self._heartbeat, max_msg_size=self._ws_limit, autoping=True
-        )
+            heartbeat=self._heartbeat, max_msg_size=self._ws_limit, autoping=False
+        )  # pings are answered in _serve, after the rate limit
         if not ws.can_prepare(request).ok:
             if self._index is not None:
                 return web.FileResponse(self._index)
@@ -439,15 +443,18 @@ class SignallingServer:
                 if msg.type is WSMsgType.ERROR:
                     log.debug("peer %s: websocket error %r", peer_id, ws.exception())
                     break
-                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                if msg.type not in _COUNTED:
                     continue
-                verdict = self._rate_check(conn)
+                verdict = self._rate_check(conn, msg.type)
                 if verdict is Verdict.CLOSE:
                     close_code, close_reason = WSCloseCode.POLICY_VIOLATION, "rate limit"
                     break
-                if verdict is Verdict.DROP:
+                if verdict is Verdict.DROP or msg.type is WSMsgType.PONG:
                     continue
-                if msg.type is WSMsgType.TEXT:
+                if msg.type is WSMsgType.PING:
+                    with contextlib.suppress(ConnectionError):  # closing meanwhile
+                        await ws.pong(msg.data)
+                elif msg.type is WSMsgType.TEXT:
                     self._receive(peer_id, msg.data)
                 else:
                     details = "invalid message: binary frames are not supported, send JSON text"
@@ -464,8 +471,9 @@ class SignallingServer:
                 await conn.close(close_code, close_reason, timeout=budget)
             log.debug("peer %s disconnected (code %s)", peer_id, ws.close_code)
 
-    def _rate_check(self, conn: _Connection) -> Verdict:
-        """Count one message of ``conn``; over the limit, tell the peer it was dropped."""
+    def _rate_check(self, conn: _Connection, kind: WSMsgType) -> Verdict:
+        """Count one frame of ``conn``; over the limit, tell the peer its message was dropped
+        (a ping over the limit just gets no pong)."""
         limiter = conn.limiter
         verdict = Verdict.ACCEPT if limiter is None else limiter.check()
         if limiter is None or verdict is Verdict.ACCEPT:
@@ -482,6 +490,8 @@ class SignallingServer:
         else:
             if limiter.dropped_in_a_row == 1:
                 log.info("peer %s is over the rate limit (%s)", conn.peer_id, limit)
+            if kind not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                return verdict
             details = f"rate limit: too many messages ({limit}): this one was dropped"
         self._deliver([(conn.peer_id, ErrorMessage(details=details))])
         return verdict

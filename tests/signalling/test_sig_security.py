@@ -314,6 +314,35 @@ async def test_a_flood_is_limited_then_closed_and_other_sessions_go_on() -> None
         )
 
 
+async def test_pings_count_against_the_rate_limit() -> None:
+    limit = RateLimit(rate=10, burst=20, max_dropped=30)
+    async with running_server(rate_limit=limit) as server:
+        pinger = await RawPeer.connect(server.url, autoping=False)
+        try:
+            await pinger.ws.ping(b"one")
+            pong = await pinger.ws.receive(timeout=WAIT)
+            assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"one")
+            for i in range(1000):  # bounded: closed after 19 + 30 of them
+                if pinger.ws.closed:
+                    break
+                try:
+                    await pinger.ws.ping(str(i).encode())
+                except (ConnectionError, aiohttp.ClientError):
+                    break
+            pongs, errors = 0, []
+            async with asyncio.timeout(WAIT):
+                while (msg := await pinger.ws.receive()).type is not aiohttp.WSMsgType.CLOSE:
+                    if msg.type is aiohttp.WSMsgType.PONG:
+                        pongs += 1
+                    elif msg.type is aiohttp.WSMsgType.TEXT:
+                        errors.append(json.loads(msg.data)["details"])
+            assert msg.data == aiohttp.WSCloseCode.POLICY_VIOLATION
+            assert limit.burst - 1 <= pongs <= limit.burst + 5  # a little refill meanwhile
+            assert len(errors) == 1 and "closing the connection" in errors[0]
+        finally:
+            await pinger.close()
+
+
 async def test_default_rate_limit_lets_a_busy_producer_through() -> None:
     """Forty consumers at the same moment: the producer sends 40 offers and 400 candidates
     at once, all within the default limits (a browser's one session is ~20 messages)."""
