@@ -12,12 +12,13 @@ import argparse
 import asyncio
 import logging
 import os
+import ssl
 from pathlib import Path
 
 from .limits import DEFAULT_RATE_LIMIT, RateLimit
 from .server import DEFAULT_HOST, DEFAULT_PORT, SignallingServer
 
-__all__ = ["WEB_DIR", "add_arguments", "run", "serve", "serve_until_stopped"]
+__all__ = ["WEB_DIR", "add_arguments", "run", "serve", "serve_until_stopped", "tls_context"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"messages a connection may send at once (default {DEFAULT_RATE_LIMIT.burst})",
     )
     parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="serve wss:// and https:// with this certificate chain (needs --tls-key); "
+        "or keep ws:// behind a TLS-terminating reverse proxy (docs/security.md)",
+    )
+    parser.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    parser.add_argument(
         "--web",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -99,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
                 max_dropped=DEFAULT_RATE_LIMIT.max_dropped,
             )
         )
+        tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert or args.tls_key else None
         server = SignallingServer(
             args.host,
             args.port,
@@ -107,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
             rate_limit=rate_limit,
             max_peers=args.max_peers,
             max_sessions_per_peer=args.max_sessions_per_peer,
+            ssl_context=tls,
         )
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
     try:
@@ -117,6 +127,19 @@ def run(args: argparse.Namespace) -> int:
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
         return 1
     return 0
+
+
+def tls_context(certificate: str | None, key: str | None) -> ssl.SSLContext:
+    """A server TLS context from PEM files (TLS 1.2 at least, as browsers want)."""
+    if not certificate or not key:
+        raise ValueError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certificate, key)
+    except ssl.SSLError as exc:
+        raise ValueError(f"cannot use {certificate} and {key}: {exc.reason or exc}") from None
+    return context
 
 
 async def serve(

@@ -9,11 +9,15 @@ sessions; refusals show no internals.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hmac
+import ipaddress
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,9 +30,11 @@ from aiogstwebrtc.signalling import (
     ServerMessage,
     SessionRequested,
     SessionStarted,
+    SignallingClient,
     SignallingServer,
     parse_server_message,
 )
+from aiogstwebrtc.signalling.cli import tls_context
 from aiogstwebrtc.signalling.limits import (
     DEFAULT_RATE_LIMIT,
     RateLimit,
@@ -485,6 +491,66 @@ async def test_every_refusal_over_a_socket_is_clean(monkeypatch: pytest.MonkeyPa
         await other.send({"type": "list"})
         assert await other.expect_error() == "internal server error"
         monkeypatch.setattr(server.router, "receive", original)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files in ``directory``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_serves_wss_and_refuses_plain_websockets(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    context = tls_context(str(cert), str(key))
+    async with running_server(ssl_context=context) as server:
+        assert server.url.startswith("wss://127.0.0.1:")
+        trusting = ssl.create_default_context(cafile=str(cert))
+        peer = await RawPeer.connect(server.url, ssl=trusting)
+        await peer.close()
+        connector = aiohttp.TCPConnector(ssl=trusting)
+        async with (
+            aiohttp.ClientSession(connector=connector) as http,
+            SignallingClient(server.url, session=http) as client,
+        ):
+            assert await client.list_producers() == []
+        with pytest.raises(aiohttp.ClientError):  # plain websocket on the TLS port
+            await RawPeer.connect(server.url.replace("wss:", "ws:"))
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):  # an unknown certificate
+            await RawPeer.connect(server.url)
+    with pytest.raises(ValueError, match="go together"):
+        tls_context(str(cert), None)
+    with pytest.raises(ValueError, match="cannot use"):
+        tls_context(str(key), str(key))
 
 
 def test_server_arguments_are_checked() -> None:
