@@ -55,7 +55,10 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module 'aiogstwebrtc' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    try:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    except AttributeError as exc:  # keep a failure inside the import visible as such
+        raise ImportError(f"importing aiogstwebrtc.{module} failed: {exc}") from exc
     globals()[name] = value
     return value
 

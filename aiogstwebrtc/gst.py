@@ -23,7 +23,9 @@ __all__ = [
     "configure_ice_agent",
     "element_available",
     "ensure_init",
+    "iterate",
     "make_element",
+    "sink_pads",
     "versions",
 ]
 
@@ -96,6 +98,27 @@ def make_element(factory: str, name: str | None = None) -> Gst.Element:
             f"GStreamer element {factory!r} is not available: install {package}"
         )
     return element
+
+
+def iterate(iterator: Gst.Iterator, limit: int = 100_000) -> list[Any]:
+    """Everything a ``Gst.Iterator`` yields, restarting on RESYNC (bounded)."""
+    items: list[Any] = []
+    for _ in range(limit):
+        result, item = iterator.next()
+        if result == Gst.IteratorResult.OK:
+            items.append(item)
+        elif result == Gst.IteratorResult.RESYNC:
+            items.clear()
+            iterator.resync()
+        else:
+            break
+    return items
+
+
+def sink_pads(element: Gst.Element) -> list[Gst.Pad]:
+    """The element's sink pads, read with its thread-safe iterator (never ``.sinkpads``)."""
+    pads: list[Gst.Pad] = iterate(element.iterate_sink_pads())
+    return pads
 
 
 def versions() -> dict[str, str]:

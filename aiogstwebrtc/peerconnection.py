@@ -22,17 +22,24 @@ from .glibloop import GLibLoop, acquire_glib_loop, resolve_future
 from .gst import (
     GObject,
     Gst,
-    GstSdp,
-    GstWebRTC,
     SctpAssociationIds,
     configure_ice_agent,
     ensure_init,
     make_element,
+    sink_pads,
 )
 from .health import KEEPALIVE_CHANNEL_ID, LivenessMonitor
-from .media import CODECS, MediaSource, RemoteTrack, RtpSender, Transceiver
-from .media.codecs import payload_types_for
-from .media.sender import DIRECTIONS, build_sender_bin
+from .media import RemoteTrack, RtpSender, Transceiver
+from .media.peer import PeerMedia
+from .negotiation import (
+    BUNDLE_POLICIES,
+    ICE_TRANSPORT_POLICIES,
+    LOCAL_ALLOWED,
+    REMOTE_ALLOWED,
+    description_extractor,
+    no_reply,
+    to_gst_description,
+)
 from .promises import (
     PendingPromises,
     PromiseOperation,
@@ -50,34 +57,6 @@ __all__ = ["PeerConnection"]
 
 log = logging.getLogger(__name__)
 
-_BUNDLE = {
-    "balanced": GstWebRTC.WebRTCBundlePolicy.BALANCED,
-    "max-compat": GstWebRTC.WebRTCBundlePolicy.MAX_COMPAT,
-    "max-bundle": GstWebRTC.WebRTCBundlePolicy.MAX_BUNDLE,
-}
-_ICE_POLICY = {
-    "all": GstWebRTC.WebRTCICETransportPolicy.ALL,
-    "relay": GstWebRTC.WebRTCICETransportPolicy.RELAY,
-}
-_SDP_TYPE = {
-    "offer": GstWebRTC.WebRTCSDPType.OFFER,
-    "pranswer": GstWebRTC.WebRTCSDPType.PRANSWER,
-    "answer": GstWebRTC.WebRTCSDPType.ANSWER,
-    "rollback": GstWebRTC.WebRTCSDPType.ROLLBACK,
-}
-# Which descriptions each signaling state accepts (as in the W3C spec).
-_LOCAL_ALLOWED = {
-    "offer": ("stable", "have-local-offer"),
-    "answer": ("have-remote-offer", "have-local-pranswer"),
-    "pranswer": ("have-remote-offer", "have-local-pranswer"),
-    "rollback": ("have-local-offer",),
-}
-_REMOTE_ALLOWED = {
-    "offer": ("stable", "have-remote-offer"),
-    "answer": ("have-local-offer", "have-remote-pranswer"),
-    "pranswer": ("have-local-offer", "have-remote-pranswer"),
-    "rollback": ("have-remote-offer",),
-}
 _STATE_PROPERTIES = {
     "signaling-state": ("_signaling_state", "signalingstatechange"),
     "connection-state": ("_connection_state", "connectionstatechange"),
@@ -104,49 +83,11 @@ class _PeerEvents(EventEmitter):
     )
 
 
-def _to_gst_description(description: SessionDescription) -> GstWebRTC.WebRTCSessionDescription:
-    result, message = GstSdp.SDPMessage.new_from_text(description.sdp)
-    if result != GstSdp.SDPResult.OK:
-        raise InvalidSDPError("GStreamer cannot parse this SDP")
-    return GstWebRTC.WebRTCSessionDescription.new(_SDP_TYPE[description.type], message)
-
-
-def _description_extractor(field: str) -> Callable[[Gst.Structure | None], str]:
-    def extract(reply: Gst.Structure | None) -> str:
-        if reply is None or not reply.has_field(field):
-            raise ReplyError(f"webrtcbin's reply has no {field}")
-        description = reply.get_value(field)
-        text: str = description.sdp.as_text()
-        return text
-
-    return extract
-
-
-def _no_reply(_reply: Gst.Structure | None) -> None:
-    return None
-
-
-def _sink_pads(element: Gst.Element) -> list[Gst.Pad]:
-    """The element's sink pads, read with its thread-safe iterator (never ``.sinkpads``)."""
-    pads: list[Gst.Pad] = []
-    iterator = element.iterate_sink_pads()
-    for _ in range(10_000):
-        result, pad = iterator.next()
-        if result == Gst.IteratorResult.OK:
-            pads.append(pad)
-        elif result == Gst.IteratorResult.RESYNC:
-            pads.clear()
-            iterator.resync()
-        else:
-            break
-    return pads
-
-
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class PeerConnection:
+class PeerConnection(PeerMedia):
     """An ``RTCPeerConnection`` on GStreamer's webrtcbin, for asyncio.
 
     Use ``async with PeerConnection(Configuration()) as pc:`` or call :meth:`close`.
@@ -293,7 +234,7 @@ class PeerConnection:
         sdp = await self._run(
             "create-offer",
             lambda promise: webrtc.emit("create-offer", None, promise),
-            _description_extractor("offer"),
+            description_extractor("offer"),
         )
         return SessionDescription("offer", self._own_fingerprint(sdp))
 
@@ -305,7 +246,7 @@ class PeerConnection:
         sdp = await self._run(
             "create-answer",
             lambda promise: webrtc.emit("create-answer", None, promise),
-            _description_extractor("answer"),
+            description_extractor("answer"),
         )
         return SessionDescription("answer", self._own_fingerprint(sdp))
 
@@ -321,14 +262,14 @@ class PeerConnection:
                 description = await self.create_offer()
         description = self._as_description(description)
         self._require_state(
-            f"set_local_description({description.type})", _LOCAL_ALLOWED[description.type]
+            f"set_local_description({description.type})", LOCAL_ALLOWED[description.type]
         )
         webrtc = self._require_webrtc()
-        gst_description = _to_gst_description(description)
+        gst_description = to_gst_description(description)
         await self._run(
             "set-local-description",
             lambda promise: webrtc.emit("set-local-description", gst_description, promise),
-            _no_reply,
+            no_reply,
         )
         self._local_description = description if description.type != "rollback" else None
         self._note_sctp(description)
@@ -342,18 +283,18 @@ class PeerConnection:
         await self._ensure_started()
         description = self._as_description(description)
         self._require_state(
-            f"set_remote_description({description.type})", _REMOTE_ALLOWED[description.type]
+            f"set_remote_description({description.type})", REMOTE_ALLOWED[description.type]
         )
         if description.type in ("offer", "answer", "pranswer") and not description.media:
             raise InvalidSDPError("the remote description has no media sections")
         webrtc = self._require_webrtc()
         if any(section.kind == "application" for section in description.media):
             await self._ensure_keepalive_channel()
-        gst_description = _to_gst_description(description)
+        gst_description = to_gst_description(description)
         await self._run(
             "set-remote-description",
             lambda promise: webrtc.emit("set-remote-description", gst_description, promise),
-            _no_reply,
+            no_reply,
         )
         if description.type == "rollback":
             self._remote_description = None
@@ -529,102 +470,6 @@ class PeerConnection:
         self._channels.append(channel)
         return channel
 
-    # --- media -------------------------------------------------------------------------------
-
-    @property
-    def transceivers(self) -> list[Transceiver]:
-        """The transceivers added locally (by :meth:`add_track` or :meth:`add_transceiver`)."""
-        return list(self._transceivers)
-
-    @property
-    def tracks(self) -> list[RemoteTrack]:
-        """The remote tracks received so far."""
-        return list(self._tracks)
-
-    async def add_track(self, source: MediaSource) -> RtpSender:
-        """Send ``source`` (a :class:`VideoSource` or :class:`AudioSource`) to the peer.
-
-        On a connected peer this fires ``negotiationneeded``: renegotiate to bring it up.
-        """
-        if not isinstance(source, MediaSource):
-            raise TypeError("add_track needs a VideoSource or AudioSource")
-        if any(sender.source is source for sender in self._senders if sender.active):
-            raise InvalidStateError("this source is already being sent")
-        await self._ensure_started()
-        webrtc, pipeline = self._require_webrtc(), self._pipeline
-        glib = self._require_glib()
-
-        def build() -> RtpSender:
-            bin_, pad = build_sender_bin(pipeline, webrtc, source)
-            gst_transceiver = pad.get_property("transceiver")
-            transceiver = Transceiver(source.kind, gst_transceiver, "sendrecv")
-            gst_transceiver.set_property("direction", DIRECTIONS["sendrecv"])
-            sender = RtpSender(source, bin_, pad, transceiver, glib)
-            transceiver.sender = sender
-            return sender
-
-        self._negotiable += 1  # before webrtcbin can announce negotiation-needed
-        try:
-            sender = await glib.call(build)
-        except BaseException:
-            self._negotiable -= 1
-            raise
-        self._senders.append(sender)
-        self._transceivers.append(sender.transceiver)
-        return sender
-
-    async def add_transceiver(self, kind: str, direction: str = "sendrecv") -> Transceiver:
-        """Add an m-line of ``kind`` (``audio``/``video``) in ``direction`` without a source.
-
-        ``recvonly`` asks the remote peer to send us that kind of media.
-        """
-        if kind not in ("audio", "video"):
-            raise ValueError("kind must be 'audio' or 'video'")
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
-        await self._ensure_started()
-        webrtc = self._require_webrtc()
-        caps_text = ";".join(
-            codec.rtp_caps(codec.default_payload_type)
-            for codec in CODECS.values()
-            if codec.kind == kind
-        )
-
-        def add() -> Transceiver:
-            caps = Gst.Caps.from_string(caps_text)
-            gst_transceiver = webrtc.emit("add-transceiver", DIRECTIONS[direction], caps)
-            if gst_transceiver is None:
-                raise WebRTCError(f"webrtcbin refused a {kind} transceiver")
-            return Transceiver(kind, gst_transceiver, direction)
-
-        self._negotiable += 1
-        try:
-            transceiver = await self._require_glib().call(add)
-        except BaseException:
-            self._negotiable -= 1
-            raise
-        self._transceivers.append(transceiver)
-        return transceiver
-
-    async def remove_track(self, sender: RtpSender) -> None:
-        """Stop sending ``sender``'s source; its m-line becomes ``recvonly``.
-
-        Fires ``negotiationneeded``: renegotiate to tell the peer.
-        """
-        if sender not in self._senders:
-            raise ValueError("this sender does not belong to this peer connection")
-        if not sender.active:
-            return
-        await self._ensure_started()
-        webrtc, pipeline = self._require_webrtc(), self._pipeline
-
-        def remove() -> None:
-            sender._remove(pipeline, webrtc)
-            sender.transceiver._set_direction("recvonly")
-
-        await self._require_glib().call(remove)
-        self._events.emit("negotiationneeded")
-
     # --- stats -------------------------------------------------------------------------------
 
     async def get_stats(self) -> dict[str, dict[str, Any]]:
@@ -705,7 +550,7 @@ class PeerConnection:
         # A data-channel backlog makes sctpenc hold its stream lock waiting for space, and
         # set_state(NULL) then waits forever: flush it first.
         for encoder in self._sctp_encoders:
-            for pad in _sink_pads(encoder):
+            for pad in sink_pads(encoder):
                 pad.send_event(Gst.Event.new_flush_start())
         self._sctp_encoders.clear()
         pipeline = self._pipeline
@@ -767,8 +612,10 @@ class PeerConnection:
         config = self._config
         pipeline = Gst.Pipeline.new(None)
         webrtc = make_element("webrtcbin")
-        webrtc.set_property("bundle-policy", _BUNDLE[config.bundle_policy])
-        webrtc.set_property("ice-transport-policy", _ICE_POLICY[config.ice_transport_policy])
+        webrtc.set_property("bundle-policy", BUNDLE_POLICIES[config.bundle_policy])
+        webrtc.set_property(
+            "ice-transport-policy", ICE_TRANSPORT_POLICIES[config.ice_transport_policy]
+        )
         stun, turns = config.stun_and_turn()
         if stun:
             webrtc.set_property("stun-server", stun)
@@ -863,61 +710,6 @@ class PeerConnection:
                 reason = failure()
                 if reason is not None:
                     waiter.set_exception(WebRTCError(reason))
-
-    async def _after_remote_description(self, description: SessionDescription) -> None:
-        """Fit our senders to the remote offer's payload types; end tracks it stopped."""
-        glib = self._require_glib()
-        if self._transceivers:
-            await glib.call(self._refresh_transceivers)
-        if description.type == "offer":
-            plan = self._payload_types_for_offer(description)
-
-            def apply_plan() -> None:
-                for sender, payload_type in plan:
-                    sender._set_payload_type(payload_type)
-
-            if plan:
-                await glib.call(apply_plan)
-        stopped = {
-            section.mid
-            for section in description.media
-            if section.mid is not None and not section.sends
-        }
-        for track in self._tracks:
-            if track.mid is not None and track.mid in stopped:
-                track._end()
-
-    def _payload_types_for_offer(self, offer: SessionDescription) -> list[tuple[RtpSender, int]]:
-        sections = offer.media
-        claimed: set[str | None] = {t.mid for t in self._transceivers if t.mid is not None}
-        plan = []
-        for sender in self._senders:
-            if not sender.active:
-                continue
-            mid = sender.transceiver.mid
-            if mid is not None:
-                candidates = [s for s in sections if s.mid == mid]
-            else:
-                candidates = [
-                    s
-                    for s in sections
-                    if s.kind == sender.kind and s.receives and s.mid not in claimed
-                ]
-            for section in candidates[:1]:
-                claimed.add(section.mid)
-                types = payload_types_for(offer.sdp, section.index, sender.codec)
-                if types:
-                    plan.append((sender, types[0]))
-                else:
-                    log.warning(
-                        "the remote offer has no %s for m-line %d", sender.codec.name, section.index
-                    )
-        return plan
-
-    def _refresh_transceivers(self) -> None:
-        """GLib thread: read the mids webrtcbin assigned."""
-        for transceiver in self._transceivers:
-            transceiver._refresh()
 
     async def _ensure_keepalive_channel(self) -> None:
         """Make the hidden channel the liveness monitor pokes (before SCTP exists)."""
@@ -1050,26 +842,6 @@ class PeerConnection:
             if name == "sctpenc":
                 self._sctp_encoders.append(element)
 
-    def _gst_on_pad_added(self, _webrtc: Gst.Element, pad: Gst.Pad) -> None:
-        if pad.get_direction() != Gst.PadDirection.SRC:
-            return
-        loop, glib, pipeline = self._loop, self._glib, self._pipeline
-        if loop is None or glib is None or pipeline is None:
-            return
-        caps = pad.get_current_caps() or pad.query_caps(None)
-        structure = caps.get_structure(0)
-        kind = structure.get_string("media") or "video"
-        encoding = structure.get_string("encoding-name") or ""
-        trace(f"pad-added {pad.get_name()} {kind} {encoding}")
-        transceiver = pad.get_property("transceiver")
-        mid = transceiver.get_property("mid") if transceiver is not None else None
-        del transceiver
-        track = RemoteTrack(kind, encoding, mid or pad.get_name(), loop, glib)
-        track.mid = mid
-        track._build(pipeline, pad)  # linked before returning: no data is lost
-        self._tracks_built.append(track)
-        self._post(self._on_remote_track, track)
-
     def _gst_on_bus_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.ERROR:
             error, debug = message.parse_error()
@@ -1115,12 +887,6 @@ class PeerConnection:
             return
         self._channels.append(channel)
         self._events.emit("datachannel", channel)
-
-    def _on_remote_track(self, track: RemoteTrack) -> None:
-        if self._closed:
-            return
-        self._tracks.append(track)
-        self._events.emit("track", track)
 
     def _on_state(self, name: str, value: str) -> None:
         if self._closed:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ClosedError, WebRTCError
 from ..events import EventEmitter
 from ..glibloop import resolve_future
-from ..gst import GLib, Gst
+from ..gst import GLib, Gst, iterate
 from .codecs import Codec, codec_by_encoding
 from .frames import AudioFrame, VideoFrame
 
@@ -48,11 +48,7 @@ def _link_branch(container: Gst.Bin, tee: Gst.Element, description: str) -> Gst.
         raise ValueError(f"invalid pipeline {description!r}: {exc.message}") from None
     # A sink joining a PLAYING live pipeline must not ask for preroll: the pipeline would
     # fall back to PAUSED and wait for data that only flows in PLAYING.
-    iterator = branch.iterate_sinks()
-    while True:
-        result, element = iterator.next()
-        if result != Gst.IteratorResult.OK:
-            break
+    for element in iterate(branch.iterate_sinks()):
         if element.find_property("async") is not None:
             element.set_property("async", False)
     container.add(branch)
