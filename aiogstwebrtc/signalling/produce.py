@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .client import SignallingClosedError
+from .protocol import SignallingError
 
 if TYPE_CHECKING:
     from aiogstwebrtc.media import MediaSource
@@ -188,9 +188,15 @@ async def produce(
     producer.on("session", lambda s: say(f"consumer {s.peer_id} joined"))
     producer.on("session_ended", lambda s: say(f"consumer {s.peer_id} left"))
     with stop_on_signals() as stop:
+        starting = asyncio.ensure_future(producer.start())
+        await wait_first(starting, stop.wait())  # a signal also stops a slow connection
+        if starting.cancelled():
+            await producer.close()
+            say("producer stopped")
+            return 0
         try:
-            await producer.start()
-        except SignallingClosedError as exc:
+            starting.result()
+        except SignallingError as exc:  # refused, unreachable, or no answer in time
             log.error("%s", exc)
             return 1
         say(f"producing as {name!r} (peer {producer.peer_id}) on {server}")

@@ -105,6 +105,21 @@ async def test_produce_exits_in_time_when_the_server_does_not_answer_its_close()
     check_exit("produce (deaf server)", signal.SIGTERM, code, output, took)
 
 
+async def test_produce_stops_while_still_waiting_for_a_server_that_never_welcomes() -> None:
+    connected = asyncio.Event()
+
+    async def accept_then_nothing(ws: aiohttp.web.WebSocketResponse) -> None:
+        connected.set()
+        await asyncio.Event().wait()
+
+    async with stub_server(accept_then_nothing) as url:
+        async with command("produce", "--server", url, "--audio", "none") as prod:
+            await asyncio.wait_for(connected.wait(), WAIT)  # it now waits for the welcome
+            code, output, took = await stop_timed(prod, signal.SIGINT)
+    check_exit("produce (no welcome)", signal.SIGINT, code, output, took)
+    assert "producer stopped" in output
+
+
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: s.name)
 async def test_demo_ends_its_sessions_and_exits(signum: signal.Signals) -> None:
     async with command("demo", "--port", "0") as demo:
