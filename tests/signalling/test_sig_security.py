@@ -9,9 +9,7 @@ sessions; refusals show no internals.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import hmac
-import ipaddress
 import json
 import ssl
 import time
@@ -23,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from aiogstwebrtc.certificate import process_certificate
 from aiogstwebrtc.signalling import (
     EndSession,
     ErrorMessage,
@@ -493,48 +492,16 @@ async def test_every_refusal_over_a_socket_is_clean(monkeypatch: pytest.MonkeyPa
         monkeypatch.setattr(server.router, "receive", original)
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files in ``directory``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 async def test_tls_serves_wss_and_refuses_plain_websockets(tmp_path: Path) -> None:
-    cert, key = self_signed(tmp_path)
+    # the library's own self-signed DTLS certificate will do: key and certificate, one PEM
+    pem = tmp_path / "both.pem"
+    pem.write_text(process_certificate().pem)
+    cert = key = pem
     context = tls_context(str(cert), str(key))
     async with running_server(ssl_context=context) as server:
         assert server.url.startswith("wss://127.0.0.1:")
         trusting = ssl.create_default_context(cafile=str(cert))
+        trusting.check_hostname = False  # it names no host; its chain is still verified
         peer = await RawPeer.connect(server.url, ssl=trusting)
         await peer.close()
         connector = aiohttp.TCPConnector(ssl=trusting)
@@ -549,8 +516,9 @@ async def test_tls_serves_wss_and_refuses_plain_websockets(tmp_path: Path) -> No
             await RawPeer.connect(server.url)
     with pytest.raises(ValueError, match="go together"):
         tls_context(str(cert), None)
+    (tmp_path / "junk.pem").write_text("not a certificate")
     with pytest.raises(ValueError, match="cannot use"):
-        tls_context(str(key), str(key))
+        tls_context(str(tmp_path / "junk.pem"), str(key))
 
 
 def test_server_arguments_are_checked() -> None:
