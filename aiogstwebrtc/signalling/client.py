@@ -449,21 +449,25 @@ class SignallingClient(EventEmitter):
         received message has been returned, :class:`SignallingTimeoutError` on timeout.
         """
         async with self._deadline(timeout, "recv"):
-            while not self._incoming:
-                if self._state is ClientState.CLOSED:
-                    assert self._close_error is not None
-                    raise self._close_error
-                if self._state is ClientState.NEW:
-                    raise SignallingClosedError("recv() before connect()")
-                self._incoming_ready.clear()
-                await self._incoming_ready.wait()
+            return await self._next_message()
+
+    async def _next_message(self) -> ServerMessage:
+        """The next message, waiting as long as it takes (the connection's end stops it)."""
+        while not self._incoming:
+            if self._state is ClientState.CLOSED:
+                assert self._close_error is not None
+                raise self._close_error
+            if self._state is ClientState.NEW:
+                raise SignallingClosedError("recv() before connect()")
+            self._incoming_ready.clear()
+            await self._incoming_ready.wait()
         return self._incoming.popleft()
 
     async def recv_type(self, kind: type[_M], *, timeout: float | None = None) -> _M:
         """Return the next message of class ``kind``, dropping others (for scripts/tests)."""
         async with self._deadline(timeout, f"recv {kind.__name__}"):
             while True:
-                message = await self.recv(timeout=None)
+                message = await self._next_message()
                 if isinstance(message, kind):
                     return message
 
@@ -471,10 +475,13 @@ class SignallingClient(EventEmitter):
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[ServerMessage]:
-        """Yield messages until the connection closes; raise if it closed abnormally."""
+        """Yield messages until the connection closes; raise if it closed abnormally.
+
+        Quiet periods are normal here: iteration waits without a timeout.
+        """
         while True:
             try:
-                message = await self.recv(timeout=None)
+                message = await self._next_message()
             except SignallingClosedError as exc:
                 if self._closed_by_us or exc.code in _NORMAL_CLOSE_CODES:
                     return

@@ -400,3 +400,26 @@ def test_signalling_modules_import_without_gstreamer() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_async_for_waits_through_quiet_periods_longer_than_the_timeout() -> None:
+    """A producer nobody watches must not die: iteration has no timeout of its own."""
+    async with running_server() as server, SignallingClient(server.url, timeout=0.2) as lst:
+        await lst.set_peer_status(["listener"])
+        seen: asyncio.Queue[object] = asyncio.Queue()
+
+        async def iterate() -> None:
+            async for message in lst:
+                await seen.put(message)
+
+        iterating = asyncio.ensure_future(iterate())
+        quiet = asyncio.ensure_future(asyncio.sleep(0.8))  # four client timeouts of silence
+        await asyncio.wait({iterating, quiet}, return_when=asyncio.FIRST_COMPLETED)
+        assert not iterating.done(), iterating
+        prod = SignallingClient(server.url)
+        await prod.connect()
+        await prod.set_peer_status(["producer"], {"name": "late"})
+        message = await asyncio.wait_for(seen.get(), WAIT)
+        assert isinstance(message, PeerStatusChanged) and message.meta == {"name": "late"}
+        await prod.close()
+        iterating.cancel()
