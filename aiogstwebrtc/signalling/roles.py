@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias
 from aiogstwebrtc.errors import ClosedError, OperationTimeoutError, WebRTCError
 from aiogstwebrtc.events import EventEmitter
 
-from .client import SignallingClient, SignallingClosedError, SignallingTimeoutError
+from .client import SignallingClient, SignallingClosedError
 from .protocol import (
     EndSession,
     Meta,
@@ -89,7 +89,6 @@ ChatHandler: TypeAlias = (
 """Called with each data-channel message; a returned text or bytes is sent back."""
 
 _EARLY_SESSIONS = 32
-_IDLE_WAIT = 3600.0  # seconds of one wait for the next signalling message (then wait again)
 _EARLY_MESSAGES = 64
 
 
@@ -582,14 +581,7 @@ class _Role:
     async def _read(self, client: SignallingClient) -> None:
         why = "the signalling connection closed"
         try:
-            while True:
-                # Not ``async for message in client``: that iteration gives up with
-                # SignallingTimeoutError after ``client.timeout`` seconds without a message,
-                # and a producer nobody watches is silent for hours.
-                try:
-                    message = await client.recv(timeout=_IDLE_WAIT)
-                except SignallingTimeoutError:
-                    continue
+            async for message in client:  # quiet for hours is fine: no timeout here
                 try:
                     self._route(message)
                 except Exception:
