@@ -1,6 +1,7 @@
 """5 % packet loss: reliable channels lose nothing, unreliable ones never block, media flows.
 
-(This kernel has no netem, so delay cannot be added; loss is done with nftables.)
+(This kernel has no netem: loss is done with nftables here; delay with loss in
+test_delay_and_loss.py, through a userspace relay.)
 """
 
 from __future__ import annotations
