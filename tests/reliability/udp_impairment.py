@@ -51,6 +51,7 @@ class UdpRelay:
         self.host = host
         self.impairment = impairment
         self._ports: dict[Address, _Port] = {}
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def port_for(self, target: Address) -> Address:
         """The relay address that stands for ``target`` (made on first use)."""
@@ -71,7 +72,9 @@ class UdpRelay:
         if impairment.loss and impairment.rng.random() < impairment.loss:
             impairment.dropped += 1
             return
-        asyncio.ensure_future(self._send_later(data, sender, target))
+        task = asyncio.ensure_future(self._send_later(data, sender, target))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def _send_later(self, data: bytes, sender: Address, target: Address) -> None:
         if self.impairment.delay:
@@ -93,6 +96,8 @@ class UdpRelay:
         return IceCandidate(" ".join(fields), candidate.sdp_mline_index, candidate.sdp_mid)
 
     def close(self) -> None:
+        for task in self._in_flight:
+            task.cancel()
         for port in self._ports.values():
             if port.transport is not None:
                 port.transport.close()
