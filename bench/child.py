@@ -37,6 +37,10 @@ def main(argv: list[str]) -> int:
         from .media import child_media
 
         result = asyncio.run(child_media(side, options))
+    elif kind == "experiment":
+        from .experiments import child_experiment
+
+        result = asyncio.run(child_experiment(side, options))
     else:
         print(f"bench.child: unknown kind {kind!r}", file=sys.stderr)
         return 2

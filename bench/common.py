@@ -140,8 +140,8 @@ def in_namespace() -> bool:
     return os.environ.get("AIOGST_NETNS") == "1" and not _default_route()
 
 
-def ensure_namespace(argv: Sequence[str]) -> None:
-    """Re-run ``python -m bench argv`` through ``scripts/in-netns.sh`` unless already inside."""
+def ensure_namespace(argv: Sequence[str], module: str = "bench") -> None:
+    """Re-run ``python -m module argv`` through ``scripts/in-netns.sh`` unless already inside."""
     if in_namespace():
         return
     if os.environ.get("AIOGST_BENCH_REEXEC") == "1":
@@ -151,7 +151,7 @@ def ensure_namespace(argv: Sequence[str]) -> None:
     script = str(ROOT / "scripts" / "in-netns.sh")
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(script, [script, sys.executable, "-m", "bench", *argv])
+    os.execv(script, [script, sys.executable, "-m", module, *argv])
 
 
 # --- this process -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ receiving side's message handler has seen every byte.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -188,8 +189,8 @@ async def _run(settings: Settings, names: set[str]) -> list[Result]:
             count = totals[name] // size
             ours_s, their_s = await _alternate(
                 rounds,
-                lambda size=size, count=count: ours_transfer(ours_pair, size, count),
-                lambda size=size, count=count: aiortc_transfer(their_pair, size, count),
+                functools.partial(ours_transfer, ours_pair, size, count),
+                functools.partial(aiortc_transfer, their_pair, size, count),
             )
             mb = size * count / 1e6
             results.append(

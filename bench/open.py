@@ -1,9 +1,9 @@
 """``open_warm`` and ``open_cold``: from ``create_offer()`` to the channel open on both sides.
 
-Warm: in this process, after one untimed pair per side. Cold: the first pair of a fresh
-process, one child process per sample and side. A third, untimed-in-the-table arm measures
-ours with libnice's Ta (``stun-pacing-timer``) at 5 ms: the core change docs/performance.md
-recommends, measured in the same alternation.
+Warm: in this process, after one untimed pair per side; a third arm, reported as a detail,
+measures ours with libnice's Ta (``stun-pacing-timer``) at 5 ms in the same alternation
+(the core change docs/performance.md recommends). Cold: the first pair of a fresh process,
+one child process per sample and side.
 """
 
 from __future__ import annotations
@@ -83,15 +83,11 @@ async def _warm(settings: Settings) -> Result:
 
 def _cold(settings: Settings) -> Result:
     rounds = settings.n_rounds(5, 1)
-    tuned = not settings.quick
-    samples: dict[str, list[dict[str, Any]]] = {"ours": [], "other": [], "tuned": []}
+    samples: dict[str, list[dict[str, Any]]] = {"ours": [], "other": []}
     for index in range(rounds):
         for side in order_for_round(index):
             name = "ours" if side == "ours" else "aiortc"
             samples[side].append(run_child("open_cold", name, {}, timeout=60))
-            if side == "ours" and tuned:
-                options = {"pacing_ms": TUNED_PACING_MS}
-                samples["tuned"].append(run_child("open_cold", "ours", options, timeout=60))
 
     def values(side: str, key: str) -> list[float]:
         return [s[key] * 1000 if key in s else math.nan for s in samples[side]]
@@ -105,8 +101,6 @@ def _cold(settings: Settings) -> Result:
         "aiortc_import_ms": round(median(values("other", "import_s")), 1),
         "errors": errors,
     }
-    if tuned:
-        details[f"ours_pacing_{TUNED_PACING_MS}ms_ms"] = round(median(values("tuned", "open_s")), 1)
     ours = values("ours", "open_s")
     theirs = values("other", "open_s")
     return Result(

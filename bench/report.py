@@ -60,7 +60,34 @@ def _verdict(result: Result) -> str:
     return f"ours {1 / advantage:.2f}x worse"
 
 
-def markdown(results: Sequence[Result], meta: dict[str, Any]) -> str:
+def experiments_markdown(path: Path) -> list[str]:
+    """The A/B table of ``python -m bench.experiments --save`` runs, if any were saved."""
+    if not path.exists():
+        return []
+    saved: dict[str, Any] = json.loads(path.read_text())
+    lines = [
+        "",
+        "## Proposed core changes, measured (`python -m bench.experiments`)",
+        "",
+        "Ours only, each variant in fresh processes, alternating; medians. Patches are applied",
+        "at run time by `bench/experiments.py`; see docs/performance.md.",
+        "",
+        "| measure | variant | median | unit | repeats |",
+        "| --- | --- | ---: | --- | ---: |",
+    ]
+    for measure, entry in sorted(saved.items()):
+        variants = sorted(entry["variants"].items(), key=lambda kv: kv[0] != "none")
+        for variant, summary in variants:
+            lines.append(
+                f"| {measure} | `{variant}` | {_fmt(summary.get('median', math.nan))} | "
+                f"{summary.get('unit', '')} | {entry.get('repeats', '?')} |"
+            )
+    return lines
+
+
+def markdown(
+    results: Sequence[Result], meta: dict[str, Any], experiments: Path | None = None
+) -> str:
     """The results table and the most useful details, as Markdown."""
     env = meta.get("environment", {})
     lines = [
@@ -84,6 +111,8 @@ def markdown(results: Sequence[Result], meta: dict[str, Any]) -> str:
     notes = [line for r in results for line in _detail_lines(r)]
     if notes:
         lines += ["", "## Details", "", *notes]
+    if experiments is not None:
+        lines += experiments_markdown(experiments)
     return "\n".join(lines) + "\n"
 
 
@@ -214,7 +243,7 @@ def write_all(
     )
     written.append(details)
     table = out / f"{stem}.md"
-    table.write_text(markdown(results, meta))
+    table.write_text(markdown(results, meta, out / "experiments.json"))
     written.append(table)
     if charts:
         chart = write_charts(results, out / f"{stem}.png")
