@@ -80,6 +80,8 @@ class DataChannel:
         self._threshold = DEFAULT_BUFFERED_AMOUNT_LOW_THRESHOLD
         channel.set_property("buffered-amount-low-threshold", self._threshold)
         self._queue: collections.deque[Message] = collections.deque()
+        self._incoming: collections.deque[Message] = collections.deque()
+        self._incoming_scheduled = False
         self._recv_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._open_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -330,10 +332,23 @@ class DataChannel:
         self._post(self._on_error, message)
 
     def _gst_on_string(self, _channel: Any, text: str | None) -> None:
-        self._post(self._on_message, text or "")
+        self._push(text or "")
 
     def _gst_on_data(self, _channel: Any, data: GLib.Bytes | None) -> None:
-        self._post(self._on_message, b"" if data is None else data.get_data())
+        self._push(b"" if data is None else data.get_data())
+
+    def _push(self, message: Message) -> None:
+        """GStreamer thread: queue a message; one asyncio wake-up serves a whole batch."""
+        self._incoming.append(message)  # before reading the flag: nothing can be stranded
+        if not self._incoming_scheduled:
+            self._incoming_scheduled = True
+            self._post(self._flush_incoming)
+
+    def _flush_incoming(self) -> None:
+        """asyncio thread: deliver the batch in order."""
+        self._incoming_scheduled = False  # before draining: later messages schedule again
+        while self._incoming:
+            self._on_message(self._incoming.popleft())
 
     def _gst_on_low(self, _channel: Any) -> None:
         self._post(self._on_low)
