@@ -21,7 +21,7 @@ test: test-setup lint typecheck
 		tests/doctor/test_strategies_end_to_end.py
 
 lint: setup
-	.venv/bin/ruff check aiogstwebrtc tests examples
+	.venv/bin/ruff check aiogstwebrtc tests examples bench
 
 typecheck: setup
 	.venv/bin/mypy
