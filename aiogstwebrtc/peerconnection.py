@@ -8,7 +8,9 @@ operation is bounded by ``Configuration.operation_timeout``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -65,6 +67,25 @@ _STATE_PROPERTIES = {
     "ice-connection-state": ("_ice_connection_state", "iceconnectionstatechange"),
     "ice-gathering-state": ("_ice_gathering_state", "icegatheringstatechange"),
 }
+# Started and not yet closed. Held strongly: a PLAYING pipeline must never be freed by the
+# garbage collector, and whatever is still open when the interpreter exits is stopped first.
+_LIVE: set[PeerConnection] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@atexit.register
+def _stop_live_peers_at_exit() -> None:
+    """Stop the pipelines of peers nobody closed, before the interpreter tears down.
+
+    Without this a GStreamer thread can call into a half-finalised interpreter and crash it.
+    """
+    with _LIVE_LOCK:
+        peers = list(_LIVE)
+        _LIVE.clear()
+    for peer in peers:
+        peer._stop_now()
+
+
 _START_TIMEOUT = 10.0
 _CLOSE_TIMEOUT = 5.0
 
@@ -532,6 +553,24 @@ class PeerConnection(PeerMedia):
         self._connection_state = "closed"
         self._ice_connection_state = "closed"
         self._events.remove_all_listeners()
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+
+    def _stop_now(self) -> None:
+        """Synchronous last-resort stop (interpreter exit): no asyncio loop is involved."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._liveness is not None:
+            self._liveness.stop()
+        glib = self._glib
+        if glib is None:
+            return
+        promises = [promise for _operation, promise in self._pending.promises()]
+        try:
+            glib.call_sync(self._teardown, promises, timeout=_CLOSE_TIMEOUT)
+        except Exception:
+            log.exception("stopping a peer connection at exit failed")
 
     def _teardown(self, promises: list[Gst.Promise]) -> None:
         """GLib thread: interrupt promises, detach handlers, flush SCTP, stop the pipeline."""
@@ -592,6 +631,8 @@ class PeerConnection(PeerMedia):
         self._loop = loop
         self._glib = acquire_glib_loop(loop)
         self._sctp_association_id = SctpAssociationIds.acquire()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         if self._config.certificate == "ecdsa":
             self._certificate = process_certificate()  # ECDSA P-256: a few ms, once
         if self._config.dead_peer_timeout is not None:

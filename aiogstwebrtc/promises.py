@@ -108,6 +108,10 @@ class PendingPromises:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def promises(self) -> list[tuple[str, Gst.Promise]]:
+        """The pending operations and their promises (without touching the futures)."""
+        return list(self._pending.values())
+
     def fail_all(self, error_for: Callable[[str], BaseException]) -> list[Gst.Promise]:
         """Fail every pending future; return their promises so they can be interrupted."""
         promises = []
