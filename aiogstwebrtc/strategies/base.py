@@ -7,10 +7,10 @@ from typing import Any
 
 from ..glibloop import GLibLoop, deliver
 from ..gst import Gst
-from ..promises import PendingPromises, PromiseOperation, read_reply
+from ..promises import PendingPromises, PromiseOperation, mark_gstreamer_callback, read_reply
 from ..tracing import trace
 
-__all__ = ["Strategy"]
+__all__ = ["ChangeFuncStrategy", "Strategy"]
 
 
 class Strategy:
@@ -64,3 +64,40 @@ class Strategy:
             operation.emit(promise)
         except BaseException as exc:
             deliver(loop, future, error=exc)
+
+
+class ChangeFuncStrategy(Strategy):
+    """A strategy whose promise carries a change-func; subclasses say what the func does.
+
+    :meth:`on_change` runs on webrtcbin's thread when the promise is replied to.
+    """
+
+    def start(
+        self,
+        operation: PromiseOperation,
+        glib: GLibLoop,
+        pending: PendingPromises,
+        timeout: float,
+    ) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        @mark_gstreamer_callback
+        def change_func(promise: Gst.Promise, *_: Any) -> None:
+            self.on_change(promise, operation, loop, future, glib)
+
+        promise = Gst.Promise.new_with_change_func(change_func)
+        pending.add(future, operation.name, promise)
+        glib.call_soon(self._emit_guarded, loop, future, operation, promise)
+        return future
+
+    def on_change(
+        self,
+        promise: Gst.Promise,
+        operation: PromiseOperation,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+        glib: GLibLoop,
+    ) -> None:
+        """Handle the replied ``promise`` (webrtcbin's thread)."""
+        raise NotImplementedError

@@ -35,7 +35,7 @@ from ..glibloop import GLibLoop
 from ..gst import GLib, Gst
 from ..promises import PendingPromises, PromiseOperation, mark_gstreamer_callback, read_reply
 from ..tracing import trace
-from .base import Strategy
+from .base import ChangeFuncStrategy, Strategy
 from .futures import AsyncioStrategy
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class BrokenStrategy(Strategy):
         return [note["what"] for note in self.notes()]
 
 
-class NaiveSetResultStrategy(BrokenStrategy):
+class NaiveSetResultStrategy(BrokenStrategy, ChangeFuncStrategy):
     """The change-func calls ``future.set_result()`` directly on webrtcbin's thread."""
 
     name = "naive-set-result"
@@ -110,29 +110,20 @@ class NaiveSetResultStrategy(BrokenStrategy):
     )
     expected_failure = "lost-wakeup"
 
-    def start(
+    def on_change(
         self,
+        promise: Gst.Promise,
         operation: PromiseOperation,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
         glib: GLibLoop,
-        pending: PendingPromises,
-        timeout: float,
-    ) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-
-        @mark_gstreamer_callback
-        def on_change(promise: Gst.Promise, *_: Any) -> None:
-            try:
-                value = read_reply(promise, operation.extract)
-            except BaseException as exc:
-                self._resolve(future, operation.name, error=exc)
-            else:
-                self._resolve(future, operation.name, value)
-
-        promise = Gst.Promise.new_with_change_func(on_change)
-        pending.add(future, operation.name, promise)
-        glib.call_soon(self._emit_guarded, loop, future, operation, promise)
-        return future
+    ) -> None:
+        try:
+            value = read_reply(promise, operation.extract)
+        except BaseException as exc:
+            self._resolve(future, operation.name, error=exc)
+        else:
+            self._resolve(future, operation.name, value)
 
     def _resolve(
         self,
@@ -244,7 +235,7 @@ class WaitInHandlerStrategy(BrokenStrategy):
         self._finish(step_loop, step_future, step_promise, step, "the change-func after wait()")
 
 
-class IdleWithoutLoopStrategy(BrokenStrategy):
+class IdleWithoutLoopStrategy(BrokenStrategy, ChangeFuncStrategy):
     """The change-func schedules the reply with ``GLib.idle_add`` on the default main context."""
 
     name = "idle-without-loop"
@@ -259,37 +250,28 @@ class IdleWithoutLoopStrategy(BrokenStrategy):
         self.scheduled = 0
         self.ran = 0
 
-    def start(
+    def on_change(
         self,
+        promise: Gst.Promise,
         operation: PromiseOperation,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
         glib: GLibLoop,
-        pending: PendingPromises,
-        timeout: float,
-    ) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-
-        def read_later(promise: Gst.Promise) -> bool:
+    ) -> None:
+        def read_later(replied: Gst.Promise) -> bool:
             self.ran += 1
             self._note(f"idle callback for {operation.name} ran on {thread_label()}")
-            self._finish(loop, future, promise, operation, "an idle on the default context")
+            self._finish(loop, future, replied, operation, "an idle on the default context")
             return False  # GLib.SOURCE_REMOVE
 
-        @mark_gstreamer_callback
-        def on_change(promise: Gst.Promise, *_: Any) -> None:
-            self.scheduled += 1
-            self._note(
-                f"{operation.name}: change-func on {thread_label()} called GLib.idle_add() "
-                "(default main context)",
-                operation=operation.name,
-                kind="idle-scheduled",
-            )
-            GLib.idle_add(read_later, promise)
-
-        promise = Gst.Promise.new_with_change_func(on_change)
-        pending.add(future, operation.name, promise)
-        glib.call_soon(self._emit_guarded, loop, future, operation, promise)
-        return future
+        self.scheduled += 1
+        self._note(
+            f"{operation.name}: change-func on {thread_label()} called GLib.idle_add() "
+            "(default main context)",
+            operation=operation.name,
+            kind="idle-scheduled",
+        )
+        GLib.idle_add(read_later, promise)
 
     def diagnose(self) -> list[str]:
         lines = super().diagnose()

@@ -8,35 +8,26 @@ from typing import Any
 from ..errors import InvalidStateError
 from ..glibloop import GLibLoop, gi_events_context
 from ..gst import Gst
-from ..promises import PendingPromises, PromiseOperation, mark_gstreamer_callback
-from .base import Strategy
+from ..promises import PromiseOperation
+from .base import ChangeFuncStrategy
 
 __all__ = ["AsyncioStrategy", "GiEventsStrategy"]
 
 
-class AsyncioStrategy(Strategy):
+class AsyncioStrategy(ChangeFuncStrategy):
     """Default: the reply is read in the change-func and the future woken thread-safely."""
 
     name = "asyncio"
 
-    def start(
+    def on_change(
         self,
+        promise: Gst.Promise,
         operation: PromiseOperation,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
         glib: GLibLoop,
-        pending: PendingPromises,
-        timeout: float,
-    ) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-
-        @mark_gstreamer_callback
-        def on_change(promise: Gst.Promise, *_: Any) -> None:
-            self._finish(loop, future, promise, operation, "the promise change-func")
-
-        promise = Gst.Promise.new_with_change_func(on_change)
-        pending.add(future, operation.name, promise)
-        glib.call_soon(self._emit_guarded, loop, future, operation, promise)
-        return future
+    ) -> None:
+        self._finish(loop, future, promise, operation, "the promise change-func")
 
 
 class GiEventsStrategy(AsyncioStrategy):
