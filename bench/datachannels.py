@@ -29,11 +29,11 @@ MESSAGE_RATE_SIZE = 32
 # --- one-way transfers ------------------------------------------------------------------------
 
 
-async def ours_transfer(pair: OursPair, size: int, count: int) -> float:
-    """Send ``count`` messages of ``size`` bytes one way; seconds until all arrived."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    expected = size * count
+def _byte_counter(
+    expected: int,
+) -> tuple[Callable[[str | bytes], None], asyncio.Future[None]]:
+    """A message handler counting bytes, and a future done once ``expected`` arrived."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     received = 0
 
     def on_message(message: str | bytes) -> None:
@@ -42,6 +42,12 @@ async def ours_transfer(pair: OursPair, size: int, count: int) -> float:
         if received >= expected and not done.done():
             done.set_result(None)
 
+    return on_message, done
+
+
+async def ours_transfer(pair: OursPair, size: int, count: int) -> float:
+    """Send ``count`` messages of ``size`` bytes one way; seconds until all arrived."""
+    on_message, done = _byte_counter(size * count)
     payload = b"\xab" * size
     channel = pair.channel
     channel.buffered_amount_low_threshold = THRESHOLD
@@ -72,17 +78,7 @@ async def aiortc_drain(channel: Any) -> None:
 
 async def aiortc_transfer(pair: TheirPair, size: int, count: int) -> float:
     """The same transfer between two aiortc peers."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    expected = size * count
-    received = 0
-
-    def on_message(message: str | bytes) -> None:
-        nonlocal received
-        received += len(message)
-        if received >= expected and not done.done():
-            done.set_result(None)
-
+    on_message, done = _byte_counter(size * count)
     payload = b"\xab" * size
     channel = pair.channel
     channel.bufferedAmountLowThreshold = THRESHOLD
