@@ -52,7 +52,8 @@ from .promises import (
     mark_gstreamer_callback,
     translate_reply_error,
 )
-from .sdp import IceCandidate, SessionDescription, with_candidates
+from .remote_checks import check_remote_description
+from .sdp import IceCandidate, SessionDescription, is_end_of_candidates_text, with_candidates
 from .stats import stats_from_reply
 from .strategies import Strategy, get_strategy
 from .tracing import trace
@@ -310,6 +311,7 @@ class PeerConnection(PeerMedia):
         )
         if description.type in ("offer", "answer", "pranswer") and not description.media:
             raise InvalidSDPError("the remote description has no media sections")
+        check_remote_description(description)
         webrtc = self._require_webrtc()
         if any(section.kind == "application" for section in description.media):
             await self._ensure_keepalive_channel()
@@ -917,6 +919,12 @@ class PeerConnection(PeerMedia):
     def _on_local_candidate(self, mline: int, text: str) -> None:
         if self._closed:
             return
+        if is_end_of_candidates_text(text):
+            # GStreamer >= 1.24 marks the end of gathering with an empty candidate; 1.22 does
+            # not. Either way the one ``None`` comes from ice-gathering-state ``complete``.
+            log.debug("webrtcbin's end-of-candidates marker on m-line %d", mline)
+            self._maybe_end_candidates()
+            return
         mid = None
         if self._local_description is not None:
             sections = self._local_description.media
@@ -956,14 +964,15 @@ class PeerConnection(PeerMedia):
         setattr(self, attribute, value)
         log.debug("%s -> %s", name, value)
         self._events.emit(event)
-        if (
-            name == "ice-gathering-state"
-            and value == "complete"
-            and not self._end_of_candidates_sent
-        ):
+        if name == "ice-gathering-state":
+            self._maybe_end_candidates()
+        self._check_waiters()
+
+    def _maybe_end_candidates(self) -> None:
+        """Emit the one ``icecandidate`` ``None`` once gathering is complete."""
+        if self._ice_gathering_state == "complete" and not self._end_of_candidates_sent:
             self._end_of_candidates_sent = True
             self._events.emit("icecandidate", None)
-        self._check_waiters()
 
     def _on_pipeline_error(self, text: str) -> None:
         log.error("webrtcbin pipeline error: %s", text)

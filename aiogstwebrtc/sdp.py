@@ -13,6 +13,7 @@ __all__ = [
     "IceCandidate",
     "MediaSection",
     "SessionDescription",
+    "is_end_of_candidates_text",
     "media_sections",
     "with_candidates",
 ]
@@ -149,6 +150,14 @@ def media_sections(sdp: str) -> list[MediaSection]:
     return sections
 
 
+def is_end_of_candidates_text(text: str) -> bool:
+    """True for the texts that mean "no more candidates": empty or ``end-of-candidates``."""
+    stripped = text.strip()
+    if stripped.startswith("a="):
+        stripped = stripped[2:]
+    return stripped in ("", "end-of-candidates")
+
+
 @dataclass(frozen=True)
 class IceCandidate:
     """A trickled ICE candidate, as in the browser's ``RTCIceCandidate``.
@@ -170,6 +179,8 @@ class IceCandidate:
         text = self.candidate.strip()
         if text.startswith("a="):
             text = text[2:]
+        if text == "end-of-candidates":
+            text = ""
         object.__setattr__(self, "candidate", text)
         if self.sdp_mline_index is not None and (
             not isinstance(self.sdp_mline_index, int)
