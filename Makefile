@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NETNS := scripts/in-netns.sh
 
-.PHONY: setup test-setup demo test lint typecheck clean bench bench-quick
+.PHONY: setup test-setup demo test test-other-release lint typecheck clean bench bench-quick
 
 setup:
 	@scripts/bootstrap.sh
@@ -20,8 +20,13 @@ test: test-setup lint typecheck
 		tests/core tests/interop tests/media tests/reliability \
 		tests/doctor/test_strategies_end_to_end.py
 
+# The other supported Debian release (12 <-> 13) in a cached debootstrap chroot: a fresh clone
+# of HEAD's commit runs `make test` there (scripts/test-other-release.sh; needs root).
+test-other-release:
+	scripts/test-other-release.sh
+
 lint: setup
-	.venv/bin/ruff check aiogstwebrtc tests examples bench
+	.venv/bin/ruff check aiogstwebrtc tests examples bench scripts
 
 typecheck: setup
 	.venv/bin/mypy

@@ -6,7 +6,6 @@ Missing elements are named with the Debian package that provides them.
 from __future__ import annotations
 
 import importlib
-import logging
 import platform
 from dataclasses import dataclass
 from typing import Any
@@ -103,67 +102,12 @@ def network_plan() -> dict[str, Any]:
 
 
 def _workarounds() -> list[dict[str, Any]]:
-    """The GStreamer 1.22 workarounds the library applies, probed on a fresh webrtcbin."""
-    from ..gst import Gst, configure_ice_agent, ensure_init
+    """The GStreamer release workarounds, with whether each is applied here and why."""
+    from ..compat import workarounds
 
-    ensure_init()
-    restored: list[str] = []
-
-    class Catch(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            restored.append(record.getMessage())
-
-    gst_log = logging.getLogger("aiogstwebrtc.gst")
-    handler = Catch(logging.DEBUG)
-    previous, propagate = gst_log.level, gst_log.propagate
-    gst_log.addHandler(handler)
-    gst_log.setLevel(logging.DEBUG)
-    gst_log.propagate = False
-    upnp = False
-    try:
-        webrtc = Gst.ElementFactory.make("webrtcbin", None)
-        if webrtc is not None:
-            configure_ice_agent(webrtc, [])
-            ice = webrtc.get_property("ice-agent")
-            agent = ice.get_property("agent") if ice is not None else None
-            upnp = agent is not None and agent.find_property("upnp") is not None
-            del agent, ice, webrtc
-    finally:
-        gst_log.removeHandler(handler)
-        gst_log.setLevel(previous)
-        gst_log.propagate = propagate
-    floating = any("reference restored" in message for message in restored)
     return [
-        {
-            "name": "ice-agent-reference",
-            "applied": floating,
-            "detail": "webrtcbin's ice-agent was floating: its reference was given back"
-            if floating
-            else "webrtcbin's ice-agent reference is sound here: nothing to do",
-        },
-        {
-            "name": "libnice-upnp-off",
-            "applied": upnp,
-            "detail": "UPnP switched off on every ICE agent (no SSDP multicast, fewer fds)"
-            if upnp
-            else "this libnice has no UPnP property",
-        },
-        {
-            "name": "unique-sctp-association-ids",
-            "applied": True,
-            "detail": "each peer connection gets its own SCTP association id (1.22 collisions)",
-        },
-        {
-            "name": "flush-sctp-before-stop",
-            "applied": True,
-            "detail": "sctpenc is flushed before set_state(NULL), which hangs with a backlog",
-        },
-        {
-            "name": "replies-read-in-place",
-            "applied": True,
-            "detail": "promise replies are read while referenced (borrowed values without "
-            "the gst-python overrides)",
-        },
+        {"name": item.name, "applied": item.applied, "detail": item.detail}
+        for item in workarounds()
     ]
 
 
