@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what aiogstwebrtc needs on Debian 12, doing nothing that is already done.
+# Installs what aiogstwebrtc needs on Debian 12 or 13, doing nothing that is already done.
 #   scripts/bootstrap.sh            system packages + .venv with the package and test extras
 #   BOOTSTRAP_EXTRAS=bench scripts/bootstrap.sh   other extras
+#   AIOGST_SKIP_APT=1 scripts/bootstrap.sh        only the .venv (another distribution, with
+#                                                 the packages of README "Other distributions")
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
@@ -19,7 +21,25 @@ if [ -n "${BOOTSTRAP_APT_EXTRA:-}" ]; then
   APT_PACKAGES+=(${BOOTSTRAP_APT_EXTRA})
 fi
 
+# Only Debian 12 (bookworm) and 13 (trixie) are tested; elsewhere say what is needed.
+codename="$( (. /etc/os-release 2>/dev/null && echo "${ID:-}:${VERSION_CODENAME:-}") || true)"
+if [ -z "${AIOGST_SKIP_APT:-}" ]; then
+  case "$codename" in
+    debian:bookworm|debian:trixie) ;;
+    *)
+      {
+        echo "bootstrap: this system (${codename:-unknown}) is not Debian 12 or 13, the releases we test."
+        echo "bootstrap: install the equivalents of these Debian packages with its package manager"
+        echo "bootstrap: (README \"Other distributions\" names them for Ubuntu 24.04 and Fedora):"
+        echo "bootstrap:   ${APT_PACKAGES[*]}"
+        echo "bootstrap: then run again with AIOGST_SKIP_APT=1 to build only the .venv."
+      } >&2
+      exit 2 ;;
+  esac
+fi
+
 missing=()
+[ -n "${AIOGST_SKIP_APT:-}" ] && APT_PACKAGES=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

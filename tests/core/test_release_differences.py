@@ -146,3 +146,33 @@ async def test_an_answer_without_fingerprint_is_refused() -> None:
         assert a.signaling_state == "stable"
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+def test_the_release_flags_match_what_raw_webrtcbin_does_here() -> None:
+    """compat's flags (what the doctor reports) agree with a live probe of this release."""
+    import json
+    import subprocess
+    import sys
+
+    from aiogstwebrtc import compat
+    from tests.conftest import ROOT
+
+    probe = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "probe_webrtcbin.py")],
+        capture_output=True, text=True, timeout=90, check=True,
+    )  # fmt: skip
+    measured = json.loads(probe.stdout)
+    assert measured["end_of_candidates"]["gathering_completed"]
+    assert (
+        measured["end_of_candidates"]["empty_candidate_emitted"]
+        == compat.emits_empty_end_of_candidates()
+    )
+    assert measured["fingerprint_required"]["refused"] == compat.webrtcbin_checks_fingerprints()
+    # still refused by webrtcbin itself on both releases (the library checks them too)
+    assert measured["setup_checked"]["refused"]
+    assert measured["ice_credentials_required"]["refused"]
+    # the fingerprint rewrite is still needed: webrtcbin hashes more than the certificate
+    assert not measured["pem_fingerprint"]["correct"]
+    listed = {item.name: item.applied for item in compat.workarounds()}
+    assert listed["end-of-candidates-marker"] == compat.emits_empty_end_of_candidates()
+    assert listed["own-fingerprint-check"] == (not compat.webrtcbin_checks_fingerprints())
