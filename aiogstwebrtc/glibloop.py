@@ -115,8 +115,20 @@ class GLibLoop:
             raise error
         return result  # type: ignore[no-any-return]
 
-    def release(self) -> None:
-        """Give back a reference taken with :func:`acquire_glib_loop`."""
+    def release(self) -> bool:
+        """Give back a reference taken with :func:`acquire_glib_loop`; never blocks.
+
+        True when that was the last user and the loop is now quitting (see
+        :meth:`wait_stopped`).
+        """
+        return False
+
+    def abandon(self) -> None:
+        """Give new users a fresh GLib thread: this one is stuck (its users keep it)."""
+
+    async def wait_stopped(self, timeout: float) -> bool:
+        """Wait, without blocking the asyncio thread, until the GLib thread has ended."""
+        return True
 
 
 class ThreadedGLibLoop(GLibLoop):
@@ -131,6 +143,9 @@ class ThreadedGLibLoop(GLibLoop):
         self._users = 0
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aiogstwebrtc-glib", daemon=True)
+        self._ended = False
+        self._end_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._end_lock = threading.Lock()
 
     def _run(self) -> None:
         self.context.push_thread_default()
@@ -141,6 +156,11 @@ class ThreadedGLibLoop(GLibLoop):
             self._loop.run()
         finally:
             self.context.pop_thread_default()
+            with self._end_lock:
+                self._ended = True
+                waiters, self._end_waiters = self._end_waiters, []
+            for loop, future in waiters:
+                deliver(loop, future)
             log.debug("GLib thread stopped")
 
     def _signal_started(self, *_: Any) -> bool:
@@ -165,17 +185,46 @@ class ThreadedGLibLoop(GLibLoop):
             instance._users += 1
             return instance
 
-    def release(self) -> None:
+    def release(self) -> bool:
         cls = type(self)
         with cls._lock:
             self._users -= 1
-            if self._users > 0 or cls._instance is not self:
-                return
-            cls._instance = None
-        self.stop()
+            if self._users > 0:
+                return False
+            if cls._instance is self:
+                cls._instance = None
+        self.call_soon(self._loop.quit)  # queued: the thread ends after what is pending
+        return True
+
+    def abandon(self) -> None:
+        cls = type(self)
+        with cls._lock:
+            if cls._instance is self:
+                cls._instance = None
+                log.warning("the GLib thread is stuck: new peer connections get a new one")
+
+    async def wait_stopped(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._end_lock:
+            if self._ended or not self._thread.is_alive():
+                return True
+            self._end_waiters.append((loop, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            log.warning("the GLib thread did not end within %s s; left to finish alone", timeout)
+            return False
+        # It has left its loop and is returning: joining now takes microseconds.
+        self._thread.join(0.05)
+        return True
 
     def stop(self) -> None:
-        """Quit the loop and join the thread (safe from any thread but the GLib one)."""
+        """Quit the loop and join the thread: blocks, so never from the asyncio thread.
+
+        For synchronous callers only (benchmarks, interpreter exit); peer connections use
+        :meth:`release` and :meth:`wait_stopped`.
+        """
         self.call_soon(self._loop.quit)
         if not self.in_glib_thread():
             self._thread.join(10)

@@ -89,6 +89,7 @@ def _stop_live_peers_at_exit() -> None:
 
 _START_TIMEOUT = 10.0
 _CLOSE_TIMEOUT = 5.0
+_THREAD_END_TIMEOUT = 1.0  # then the GLib thread is left to end on its own
 
 
 class _PeerEvents(EventEmitter):
@@ -542,8 +543,10 @@ class PeerConnection(PeerMedia):
                 await asyncio.wait_for(glib.call(self._teardown, promises), _CLOSE_TIMEOUT)
             except TimeoutError:
                 log.error("webrtcbin did not stop within %s s; abandoning it", _CLOSE_TIMEOUT)
+                glib.abandon()
             self._glib = None
-            glib.release()
+            if glib.release():
+                await glib.wait_stopped(_THREAD_END_TIMEOUT)
         if self._sctp_association_id is not None:
             SctpAssociationIds.release(self._sctp_association_id)
             self._sctp_association_id = None
@@ -645,9 +648,13 @@ class PeerConnection(PeerMedia):
             await asyncio.wait_for(self._glib.call(self._build), _START_TIMEOUT)
         except BaseException:
             if self._glib is not None:
-                await self._glib.call(self._teardown, [])
-                self._glib.release()
-                self._glib = None
+                glib, self._glib = self._glib, None
+                try:
+                    await asyncio.wait_for(glib.call(self._teardown, []), _CLOSE_TIMEOUT)
+                except TimeoutError:
+                    glib.abandon()
+                if glib.release():
+                    await glib.wait_stopped(_THREAD_END_TIMEOUT)
             raise
         if self._config.init_data_channel:
             await self._create_channel("control", "application/data-channel, ordered=(boolean)true")

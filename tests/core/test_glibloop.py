@@ -47,5 +47,59 @@ def test_call_sync_from_a_plain_thread_and_thread_stops_when_released() -> None:
     assert glib.call_sync(lambda: threading.current_thread().name) == "aiogstwebrtc-glib"
     glib.release()
     assert "aiogstwebrtc-glib" in {t.name for t in threading.enumerate()}
-    second.release()
+    assert second.release()  # the last user: the loop quits, nobody blocks on the thread
+    second._thread.join(5)
     assert {t.name for t in threading.enumerate()} == before
+
+
+async def test_the_last_release_waits_for_the_thread_without_blocking_the_loop() -> None:
+    if LOOP_KIND == "gi-events":
+        pytest.skip("one thread under gi.events: there is no GLib thread to end")
+    glib = acquire_glib_loop(asyncio.get_running_loop())
+    assert glib.release()
+    assert await glib.wait_stopped(5)
+    assert "aiogstwebrtc-glib" not in {t.name for t in threading.enumerate()}
+
+
+async def test_a_stuck_teardown_never_stalls_the_event_loop_and_new_peers_start() -> None:
+    """close() gives up on a GLib thread that hangs, without a join on the asyncio thread."""
+    if LOOP_KIND == "gi-events":
+        pytest.skip("under gi.events the GLib thread is the asyncio thread: nothing to abandon")
+    from aiogstwebrtc import PeerConnection
+    from tests.helpers import connected_pair
+
+    stalls: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while not stop.is_set():
+            await asyncio.sleep(0.005)
+            now = loop.time()
+            stalls.append(now - last - 0.005)
+            last = now
+
+    pc = PeerConnection()
+    await pc.create_data_channel("stuck")
+    glib = pc._glib
+    assert glib is not None
+    ticking = asyncio.ensure_future(ticker())
+    try:
+        # The GLib thread hangs for 7 s: teardown cannot run within close()'s 5 s bound.
+        import time
+
+        glib.call_soon(time.sleep, 7)
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        await pc.close()
+        assert asyncio.get_running_loop().time() - started < 7
+        assert pc.connection_state == "closed"
+        # a new peer gets a fresh GLib thread and connects while the old one hangs
+        async with connected_pair() as pair:
+            pair.channel.send("after a stuck teardown")
+            assert await asyncio.wait_for(pair.remote.recv(), 10) == "after a stuck teardown"
+    finally:
+        stop.set()
+        await ticking
+    assert max(stalls) < 0.05, f"the event loop stalled {max(stalls) * 1000:.0f} ms"
