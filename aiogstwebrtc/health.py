@@ -99,9 +99,12 @@ class LivenessMonitor:
 
     def stop(self) -> None:
         """Stop watching."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            try:
+                task.cancel()
+            except RuntimeError:  # its loop is closed (interpreter exit): nothing to cancel
+                log.debug("liveness task's event loop is closed")
         self._sources.clear()
         self._keepalive = None
 

@@ -567,7 +567,10 @@ class PeerConnection(PeerMedia):
             return
         self._closed = True
         if self._liveness is not None:
-            self._liveness.stop()
+            try:
+                self._liveness.stop()
+            except Exception:  # the pipeline must still stop
+                log.exception("stopping the liveness monitor at exit failed")
         glib = self._glib
         if glib is None:
             return
