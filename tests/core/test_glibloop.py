@@ -22,7 +22,8 @@ async def test_call_runs_on_the_glib_thread_and_returns_its_result() -> None:
             assert name == "aiogstwebrtc-glib"
         assert await glib.call(lambda a, b: a + b, 2, 3) == 5
     finally:
-        glib.release()
+        if glib.release():
+            assert await glib.wait_stopped(5)
 
 
 async def test_errors_raised_on_the_glib_thread_reach_the_caller() -> None:
@@ -36,11 +37,16 @@ async def test_errors_raised_on_the_glib_thread_reach_the_caller() -> None:
             await glib.call(fail)
         assert await glib.call(lambda: "still works") == "still works"
     finally:
-        glib.release()
+        if glib.release():
+            assert await glib.wait_stopped(5)
 
 
 def test_call_sync_from_a_plain_thread_and_thread_stops_when_released() -> None:
+    for thread in threading.enumerate():  # an earlier test's GLib thread may still be ending
+        if thread.name == "aiogstwebrtc-glib":
+            thread.join(5)
     before = {t.name for t in threading.enumerate()}
+    assert "aiogstwebrtc-glib" not in before
     glib = ThreadedGLibLoop.acquire()
     second = ThreadedGLibLoop.acquire()
     assert glib is second
