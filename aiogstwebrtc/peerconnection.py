@@ -53,7 +53,7 @@ from .promises import (
     translate_reply_error,
 )
 from .remote_checks import check_remote_description
-from .sdp import IceCandidate, SessionDescription, is_end_of_candidates_text, with_candidates
+from .sdp import IceCandidate, SessionDescription, with_candidates
 from .stats import stats_from_reply
 from .strategies import Strategy, get_strategy
 from .tracing import trace
@@ -537,16 +537,7 @@ class PeerConnection(PeerMedia):
                 await asyncio.wait_for(asyncio.shield(self._start_task), _START_TIMEOUT)
             except BaseException:
                 log.debug("peer connection closed while it was starting")
-        glib = self._glib
-        if glib is not None:
-            try:
-                await asyncio.wait_for(glib.call(self._teardown, promises), _CLOSE_TIMEOUT)
-            except TimeoutError:
-                log.error("webrtcbin did not stop within %s s; abandoning it", _CLOSE_TIMEOUT)
-                glib.abandon()
-            self._glib = None
-            if glib.release():
-                await glib.wait_stopped(_THREAD_END_TIMEOUT)
+        await self._stop_pipeline(promises)
         if self._sctp_association_id is not None:
             SctpAssociationIds.release(self._sctp_association_id)
             self._sctp_association_id = None
@@ -560,6 +551,19 @@ class PeerConnection(PeerMedia):
         self._events.remove_all_listeners()
         with _LIVE_LOCK:
             _LIVE.discard(self)
+
+    async def _stop_pipeline(self, promises: list[Gst.Promise]) -> None:
+        """Tear down on the GLib thread (bounded) and give the thread back, never blocking."""
+        glib, self._glib = self._glib, None
+        if glib is None:
+            return
+        try:
+            await asyncio.wait_for(glib.call(self._teardown, promises), _CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.error("webrtcbin did not stop within %s s; abandoning it", _CLOSE_TIMEOUT)
+            glib.abandon()
+        if glib.release():
+            await glib.wait_stopped(_THREAD_END_TIMEOUT)
 
     def _stop_now(self) -> None:
         """Synchronous last-resort stop (interpreter exit): no asyncio loop is involved."""
@@ -650,14 +654,7 @@ class PeerConnection(PeerMedia):
         try:
             await asyncio.wait_for(self._glib.call(self._build), _START_TIMEOUT)
         except BaseException:
-            if self._glib is not None:
-                glib, self._glib = self._glib, None
-                try:
-                    await asyncio.wait_for(glib.call(self._teardown, []), _CLOSE_TIMEOUT)
-                except TimeoutError:
-                    glib.abandon()
-                if glib.release():
-                    await glib.wait_stopped(_THREAD_END_TIMEOUT)
+            await self._stop_pipeline([])
             raise
         if self._config.init_data_channel:
             await self._create_channel("control", "application/data-channel, ordered=(boolean)true")
@@ -929,12 +926,6 @@ class PeerConnection(PeerMedia):
     def _on_local_candidate(self, mline: int, text: str) -> None:
         if self._closed:
             return
-        if is_end_of_candidates_text(text):
-            # GStreamer >= 1.24 marks the end of gathering with an empty candidate; 1.22 does
-            # not. Either way the one ``None`` comes from ice-gathering-state ``complete``.
-            log.debug("webrtcbin's end-of-candidates marker on m-line %d", mline)
-            self._maybe_end_candidates()
-            return
         mid = None
         if self._local_description is not None:
             sections = self._local_description.media
@@ -944,6 +935,12 @@ class PeerConnection(PeerMedia):
             candidate = IceCandidate(text, mline, mid)
         except InvalidSDPError:
             log.warning("webrtcbin produced an unusable candidate %r", text)
+            return
+        if candidate.is_end_of_candidates:
+            # GStreamer 1.26 marks the end of gathering with an empty candidate; 1.22 does
+            # not. Either way the one ``None`` comes from ice-gathering-state ``complete``.
+            log.debug("webrtcbin's end-of-candidates marker on m-line %d", mline)
+            self._maybe_end_candidates()
             return
         self._local_candidates.append(candidate)
         self._end_of_candidates_sent = False

@@ -13,7 +13,6 @@ __all__ = [
     "IceCandidate",
     "MediaSection",
     "SessionDescription",
-    "is_end_of_candidates_text",
     "media_sections",
     "with_candidates",
 ]
@@ -148,14 +147,6 @@ def media_sections(sdp: str) -> list[MediaSection]:
     if current is not None:
         sections.append(MediaSection(len(sections), **current))
     return sections
-
-
-def is_end_of_candidates_text(text: str) -> bool:
-    """True for the texts that mean "no more candidates": empty or ``end-of-candidates``."""
-    stripped = text.strip()
-    if stripped.startswith("a="):
-        stripped = stripped[2:]
-    return stripped in ("", "end-of-candidates")
 
 
 @dataclass(frozen=True)
