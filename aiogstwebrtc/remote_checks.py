@@ -36,11 +36,18 @@ class _Level:
     """The attributes of the session level or of one m-section that the checks read."""
 
     name: str
-    fingerprints: list[str] = field(default_factory=list)
+    fingerprint: list[str] = field(default_factory=list)
     setup: list[str] = field(default_factory=list)
     ufrag: list[str] = field(default_factory=list)
     pwd: list[str] = field(default_factory=list)
-    carries_transport: bool = True
+
+
+_ATTRIBUTES = {
+    "a=fingerprint:": "fingerprint",
+    "a=setup:": "setup",
+    "a=ice-ufrag:": "ufrag",
+    "a=ice-pwd:": "pwd",
+}
 
 
 def _levels(sdp: str) -> tuple[_Level, list[_Level]]:
@@ -49,21 +56,13 @@ def _levels(sdp: str) -> tuple[_Level, list[_Level]]:
     current = session
     for line in sdp.replace("\r\n", "\n").split("\n"):
         if line.startswith("m="):
-            fields = line[2:].split(" ")
-            port = fields[1].split("/")[0] if len(fields) > 1 else ""
-            current = _Level(f"m-line {len(sections)} ({fields[0]})")
-            current.carries_transport = port != "0"
+            current = _Level(f"m-line {len(sections)} ({line[2:].split(' ')[0]})")
             sections.append(current)
-        elif line == "a=bundle-only":
-            current.carries_transport = False
-        elif line.startswith("a=fingerprint:"):
-            current.fingerprints.append(line[len("a=fingerprint:") :].strip())
-        elif line.startswith("a=setup:"):
-            current.setup.append(line[len("a=setup:") :].strip())
-        elif line.startswith("a=ice-ufrag:"):
-            current.ufrag.append(line[len("a=ice-ufrag:") :].strip())
-        elif line.startswith("a=ice-pwd:"):
-            current.pwd.append(line[len("a=ice-pwd:") :].strip())
+            continue
+        prefix, _, value = line.partition(":")
+        attribute = _ATTRIBUTES.get(prefix + ":")
+        if attribute is not None:
+            getattr(current, attribute).append(value.strip())
     return session, sections
 
 
@@ -105,7 +104,7 @@ def check_remote_description(description: SessionDescription) -> None:
         return
     session, sections = _levels(description.sdp)
     for level in (session, *sections):
-        for value in level.fingerprints:
+        for value in level.fingerprint:
             _check_fingerprint(value, level.name)
         for value in level.setup:
             if value not in _SETUP_VALUES:
@@ -119,10 +118,10 @@ def check_remote_description(description: SessionDescription) -> None:
             _check_ice_value("ice-ufrag", value, level.name, 4)
         for value in level.pwd:
             _check_ice_value("ice-pwd", value, level.name, 22)
-    for section in sections:
-        if not section.carries_transport:
+    for section, media in zip(sections, description.media, strict=True):
+        if media.rejected or media.bundle_only:  # no transport of its own
             continue
-        if not (section.fingerprints or session.fingerprints):
+        if not (section.fingerprint or session.fingerprint):
             raise InvalidSDPError(
                 f"the remote {description.type} has no a=fingerprint for {section.name}: "
                 "its DTLS peer could not be authenticated"
