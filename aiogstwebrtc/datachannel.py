@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from .errors import ClosedError, InvalidStateError, MessageTooLargeError, WebRTCError
@@ -30,21 +31,29 @@ Message = str | bytes
 
 
 class _ChannelEvents(EventEmitter):
-    """A channel's events; a new ``message`` handler first gets the queued messages."""
+    """A channel's events; a new ``message`` handler first gets the queued messages.
+
+    It refers to its channel weakly: a channel and its emitter in a reference cycle would
+    wait for the cyclic garbage collector, and with them the GLib loop they refer to.
+    """
 
     _event_names = frozenset({"open", "message", "close", "error", "bufferedamountlow"})
 
     def __init__(self, channel: DataChannel) -> None:
         super().__init__()
-        self._channel = channel
+        self._channel_ref = weakref.ref(channel)
 
     def _handler_added(self, event: str) -> None:
-        if event == "message" and self._channel._queue:
-            self._channel._loop.call_soon(self.flush_messages)
+        channel = self._channel_ref()
+        if channel is not None and event == "message" and channel._queue:
+            channel._loop.call_soon(self.flush_messages)
 
     def flush_messages(self) -> None:
         """Hand queued messages to the ``message`` handlers, in order."""
-        queue = self._channel._queue
+        channel = self._channel_ref()
+        if channel is None:
+            return
+        queue = channel._queue
         while queue and self.has_handlers("message"):
             self.emit("message", queue.popleft())
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 KEEPALIVE_CHANNEL_ID = 1023
 
 
+def _ignore(_state: str | None) -> None:
+    """The verdict callback of a stopped monitor."""
+
+
 class LivenessMonitor:
     """Watches incoming packets and reports ``disconnected``/``failed`` on silence."""
 
@@ -51,7 +56,8 @@ class LivenessMonitor:
         self._glib = glib
         self._on_change = on_change
         self._sources: list[Gst.Element] = []
-        self._armed: set[int] = set()
+        self._armed: dict[int, tuple[Gst.Pad, int]] = {}  # id(pad) -> (pad, probe id)
+        self._lock = threading.Lock()  # _sources/_armed: GStreamer threads and the GLib one
         self._last_seen = time.monotonic()
         self._keepalive: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -62,7 +68,8 @@ class LivenessMonitor:
 
     def watch(self, nicesrc: Gst.Element) -> None:
         """Watch a ``nicesrc`` (called from ``deep-element-added``)."""
-        self._sources.append(nicesrc)
+        with self._lock:
+            self._sources.append(nicesrc)
 
     def set_keepalive_channel(self, channel: Any) -> None:
         """The hidden negotiated channel used to make the remote answer."""
@@ -70,19 +77,42 @@ class LivenessMonitor:
 
     def _arm(self) -> None:
         """GLib thread: put a one-shot probe on every watched source pad."""
-        for source in list(self._sources):
+        with self._lock:
+            sources = list(self._sources)
+        for source in sources:
             pad = source.get_static_pad("src")
-            if pad is None or id(pad) in self._armed:
+            if pad is None:
                 continue
-            self._armed.add(id(pad))
-            pad.add_probe(
-                Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._on_packet, id(pad)
-            )
+            key = id(pad)
+            with self._lock:
+                if key in self._armed or source not in self._sources:
+                    continue
+                # Under the lock: a packet arriving at once waits for the entry to exist.
+                probe_id = pad.add_probe(
+                    Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._on_packet, key
+                )
+                if probe_id:
+                    self._armed[key] = (pad, probe_id)
 
     def _on_packet(self, _pad: Gst.Pad, _info: Gst.PadProbeInfo, key: int) -> Gst.PadProbeReturn:
         self._last_seen = time.monotonic()
-        self._armed.discard(key)
+        with self._lock:
+            self._armed.pop(key, None)
         return Gst.PadProbeReturn.REMOVE
+
+    def detach(self) -> None:
+        """GLib thread, before the pipeline stops: remove armed probes, forget the sources.
+
+        An armed probe holds this monitor (and, through it, the peer connection) from
+        inside a ``nicesrc`` pad; the sources list holds the ``nicesrc`` elements.
+        """
+        with self._lock:
+            armed = list(self._armed.values())
+            self._armed.clear()
+            self._sources.clear()
+            self._keepalive = None
+        for pad, probe_id in armed:
+            pad.remove_probe(probe_id)
 
     # --- asyncio thread ----------------------------------------------------------------------
 
@@ -98,15 +128,14 @@ class LivenessMonitor:
             self._task = asyncio.ensure_future(self._run())
 
     def stop(self) -> None:
-        """Stop watching."""
+        """Stop watching and report nothing more (the GStreamer side: :meth:`detach`)."""
         task, self._task = self._task, None
         if task is not None and not task.done():
             try:
                 task.cancel()
             except RuntimeError:  # its loop is closed (interpreter exit): nothing to cancel
                 log.debug("liveness task's event loop is closed")
-        self._sources.clear()
-        self._keepalive = None
+        self._on_change = _ignore  # the peer connection's bound method: no cycle left
 
     async def _run(self) -> None:
         try:

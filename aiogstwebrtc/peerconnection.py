@@ -153,6 +153,7 @@ class PeerConnection(PeerMedia):
         self._queued_candidates: list[IceCandidate] = []
         self._end_of_candidates_sent = False
         self._channels: list[DataChannel] = []
+        self._remote_channels_built: list[DataChannel] = []  # appended on GStreamer threads
         self._negotiable = 0
         self._waiters: list[
             tuple[Callable[[], bool], Callable[[], str | None], asyncio.Future[None]]
@@ -588,7 +589,7 @@ class PeerConnection(PeerMedia):
         """GLib thread: interrupt promises, detach handlers, flush SCTP, stop the pipeline."""
         for promise in promises:
             promise.interrupt()
-        for channel in self._channels:
+        for channel in self._channels_built():
             channel._detach()
         for track in self._tracks_built:
             track._detach()
@@ -609,7 +610,31 @@ class PeerConnection(PeerMedia):
         pipeline = self._pipeline
         if pipeline is not None:
             pipeline.get_bus().disable_sync_message_emission()
-            pipeline.set_state(Gst.State.NULL)
+            if pipeline.set_state(Gst.State.NULL) == Gst.StateChangeReturn.FAILURE:
+                log.warning("the webrtcbin pipeline refused to stop")
+        self._release_gstreamer_objects()
+
+    def _channels_built(self) -> list[DataChannel]:
+        """Every channel wrapped so far, local or remote, posted to asyncio or not."""
+        channels = list(self._channels)
+        channels += [c for c in list(self._remote_channels_built) if c not in channels]
+        return channels
+
+    def _release_gstreamer_objects(self) -> None:
+        """GLib thread, the pipeline NULL: drop every Python reference to its objects.
+
+        The pipeline's last reference then goes with ``self._pipeline`` and GStreamer frees
+        it here, closing libnice's sockets: a wrapper kept by a sender, a transceiver or a
+        probe would keep the transceiver -> transport -> ICE stream -> sockets alive until
+        the cyclic garbage collector got to it (issue 17: 1 session in 4, for minutes).
+        """
+        if self._liveness is not None:
+            self._liveness.detach()
+        for sender in self._senders:
+            sender._release()
+        for transceiver in self._transceivers:
+            transceiver._release()
+        self._sctp_encoders.clear()
         self._pipeline = None
         self._webrtc = None
 
@@ -881,6 +906,7 @@ class PeerConnection(PeerMedia):
             return
         # Wrap it here, on GStreamer's thread, so that no early message is missed.
         channel = DataChannel(gst_channel, loop, glib)
+        self._remote_channels_built.append(channel)  # detached at close even if never posted
         self._post(self._on_remote_channel, channel)
 
     def _gst_on_state(self, webrtc: Gst.Element, pspec: GObject.ParamSpec) -> None:

@@ -73,13 +73,24 @@ class Transceiver:
 
     def _set_direction(self, direction: str) -> None:
         """GLib thread."""
-        self._gst.set_property("direction", DIRECTIONS[direction])
+        if self._gst is not None:
+            self._gst.set_property("direction", DIRECTIONS[direction])
         self._direction = direction
 
     def _refresh(self) -> None:
         """GLib thread: read the mid webrtcbin assigned."""
         if self._gst is not None:
             self.mid = self._gst.get_property("mid")
+
+    def _release(self) -> None:
+        """GLib thread, once the pipeline is NULL: let go of webrtcbin's transceiver.
+
+        The transceiver owns the DTLS and ICE transports and, through them, libnice's
+        sockets: a Python reference left here would keep them open until the garbage
+        collector happened to free this object.
+        """
+        self._gst = None
+        self.sender = None
 
     def __repr__(self) -> str:
         return f"<Transceiver {self.kind} mid={self.mid} {self._direction}>"
@@ -144,6 +155,16 @@ class RtpSender:
         bin_.get_by_name("rtpcaps").set_property("caps", caps)
         self.payload_type = payload_type
         log.debug("%s sender now uses payload type %d", self.codec.name, payload_type)
+
+    def _release(self) -> None:
+        """GLib thread, once the pipeline is NULL: drop the bin and webrtcbin's sink pad.
+
+        The pad holds webrtcbin's transceiver (and so its transports and sockets).
+        """
+        self._bin = self._pad = None
+        detach = getattr(self.source, "_detach", None)
+        if detach is not None:
+            detach()
 
     def _remove(self, pipeline: Gst.Pipeline, webrtc: Gst.Element) -> None:
         """GLib thread: stop sending and take the bin out of the pipeline."""
