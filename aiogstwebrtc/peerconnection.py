@@ -108,6 +108,21 @@ class _PeerEvents(EventEmitter):
     )
 
 
+def _is_sctp_association_end(message: Gst.Message, debug: str | None) -> bool:
+    """True for sctpenc's error when the remote aborts or shuts down the association.
+
+    gstsctpenc posts "SCTP association went into error state" whenever a remote peer
+    leaves (a browser tab closing, a killed process): an expected end, not a pipeline fault.
+    """
+    source = message.src
+    factory = source.get_factory() if isinstance(source, Gst.Element) else None
+    return (
+        factory is not None
+        and factory.get_name() == "sctpenc"
+        and "association went into error state" in (debug or "")
+    )
+
+
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -929,6 +944,9 @@ class PeerConnection(PeerMedia):
     def _gst_on_bus_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.ERROR:
             error, debug = message.parse_error()
+            if _is_sctp_association_end(message, debug):
+                self._post(self._on_sctp_association_ended, debug)
+                return
             self._post(self._on_pipeline_error, f"{error.message} ({debug})")
         elif message.type == Gst.MessageType.LATENCY:
             # A live source or sink joined: redistribute latency (from the GLib thread).
@@ -1006,6 +1024,14 @@ class PeerConnection(PeerMedia):
         if self._ice_gathering_state == "complete" and not self._end_of_candidates_sent:
             self._end_of_candidates_sent = True
             self._events.emit("icecandidate", None)
+
+    def _on_sctp_association_ended(self, debug: str) -> None:
+        """The remote ended the SCTP association (it left, closed or crashed): not a fault."""
+        if self._closed:
+            return
+        log.info("the remote peer ended the SCTP association: data channels closed (%s)", debug)
+        for channel in self._channels:
+            channel._on_closed(None)
 
     def _on_pipeline_error(self, text: str) -> None:
         log.error("webrtcbin pipeline error: %s", text)
