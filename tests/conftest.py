@@ -92,3 +92,12 @@ def artifacts_dir() -> Iterator[Path]:
     path = ROOT / "test-artifacts"
     path.mkdir(exist_ok=True)
     yield path
+
+
+@pytest.fixture
+def leak_check() -> Iterator[Any]:
+    """Resource counts of this process (:mod:`tests.leakcheck`): ``leak_check.baseline()``
+    after a warm-up, ``leak_check.assert_back()`` after the scenario (no GC in between)."""
+    from tests.leakcheck import LeakCheck
+
+    yield LeakCheck()
