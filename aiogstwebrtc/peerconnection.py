@@ -108,18 +108,24 @@ class _PeerEvents(EventEmitter):
     )
 
 
-def _is_sctp_association_end(message: Gst.Message, debug: str | None) -> bool:
-    """True for sctpenc's error when the remote aborts or shuts down the association.
+#: What gstsctpenc says when the association is gone under it: "... went into error state"
+#: when the remote aborts or shuts it down, "Failed to send data" when a message was on its
+#: way at that moment (usrsctp refuses it: 1 session in ~200 of an aiortc peer closing).
+_SCTP_ASSOCIATION_END = ("association went into error state", "Failed to send data")
 
-    gstsctpenc posts "SCTP association went into error state" whenever a remote peer
-    leaves (a browser tab closing, a killed process): an expected end, not a pipeline fault.
+
+def _is_sctp_association_end(message: Gst.Message, debug: str | None) -> bool:
+    """True for sctpenc's errors when the remote aborts or shuts down the association.
+
+    Either comes whenever a remote peer leaves (a browser tab closing, a killed process):
+    an expected end, not a pipeline fault.
     """
     source = message.src
     factory = source.get_factory() if isinstance(source, Gst.Element) else None
     return (
         factory is not None
         and factory.get_name() == "sctpenc"
-        and "association went into error state" in (debug or "")
+        and any(text in (debug or "") for text in _SCTP_ASSOCIATION_END)
     )
 
 
