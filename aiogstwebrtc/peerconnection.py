@@ -35,6 +35,7 @@ from .gst import (
 from .health import KEEPALIVE_CHANNEL_ID, LivenessMonitor
 from .media import RemoteTrack, RtpSender, Transceiver
 from .media.peer import PeerMedia
+from .memory import trim_free_memory
 from .negotiation import (
     BUNDLE_POLICIES,
     ICE_TRANSPORT_POLICIES,
@@ -633,7 +634,9 @@ class PeerConnection(PeerMedia):
             pipeline.get_bus().disable_sync_message_emission()
             if pipeline.set_state(Gst.State.NULL) == Gst.StateChangeReturn.FAILURE:
                 log.warning("the webrtcbin pipeline refused to stop")
-        self._release_gstreamer_objects()
+        del pipeline
+        self._release_gstreamer_objects()  # the last reference: GStreamer frees it here
+        trim_free_memory()
 
     def _channels_built(self) -> list[DataChannel]:
         """Every channel wrapped so far, local or remote, posted to asyncio or not."""
