@@ -228,10 +228,14 @@ class DataChannel:
             if self.buffered_amount <= self._threshold:  # crossed before we registered
                 self._drain_waiters.remove(waiter)
                 break
-            if timeout is None:
-                await waiter
-            else:
-                await bounded_wait(waiter, timeout, "drain", lambda: self._ready_state)
+            try:
+                if timeout is None:
+                    await waiter
+                else:
+                    await bounded_wait(waiter, timeout, "drain", lambda: self._ready_state)
+            finally:  # timed out or cancelled: the list keeps no stale waiter
+                if waiter in self._drain_waiters:
+                    self._drain_waiters.remove(waiter)
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -270,9 +274,13 @@ class DataChannel:
             raise ClosedError(f"data channel {self._label!r} is {self._ready_state}")
         waiter: asyncio.Future[None] = self._loop.create_future()
         self._open_waiters.append(waiter)
-        await bounded_wait(
-            waiter, timeout, f"opening data channel {self._label!r}", lambda: self._ready_state
-        )
+        try:
+            await bounded_wait(
+                waiter, timeout, f"opening data channel {self._label!r}", lambda: self._ready_state
+            )
+        finally:  # timed out or cancelled: the list keeps no stale waiter
+            if waiter in self._open_waiters:
+                self._open_waiters.remove(waiter)
 
     async def close(self, timeout: float = 2.0) -> None:
         """Close the channel and wait (up to ``timeout``) for it to be closed. Safe twice."""

@@ -278,11 +278,17 @@ class RemoteTrack:
 
         await self._glib.call(start)
         ended: asyncio.Future[None] = self._loop.create_future()
-        self._events.on("ended", lambda: resolve_future(ended))
+
+        def on_ended() -> None:
+            resolve_future(ended)
+
+        self._events.on("ended", on_ended)
         try:
             await asyncio.wait_for(asyncio.shield(ended), duration)
         except TimeoutError:
             pass
+        finally:  # one handler per recording, removed with it
+            self._events.off("ended", on_ended)
 
         def stop() -> None:
             branch, tee_pad = state["branch"], state["tee_pad"]

@@ -89,6 +89,18 @@ async def test_record_writes_a_file_discoverer_reads(
     assert 1.0 <= duration <= 3.5, duration_line
 
 
+async def test_record_leaves_no_ended_handler_behind(tmp_path: Path) -> None:
+    a, b, tracks = await _media_pair(VideoSource(width=320, height=240))
+    try:
+        track = await asyncio.wait_for(tracks.get(), 15)
+        handlers_before = len(track._events._handlers.get("ended", []))
+        for number in range(3):
+            await track.record(tmp_path / f"part{number}.webm", duration=0.3)
+        assert len(track._events._handlers.get("ended", [])) == handlers_before
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
 async def test_renegotiation_keeps_the_data_channel_in_order() -> None:
     async with connected_pair() as pair:
         a, b = pair.offerer, pair.answerer
