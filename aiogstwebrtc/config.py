@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from .certificate import DEFAULT_VALIDITY
+
 __all__ = ["Configuration", "IceServer"]
 
 BUNDLE_POLICIES = ("balanced", "max-compat", "max-bundle")
@@ -46,6 +48,8 @@ class Configuration:
       Data-channel sessions reserve stream id 1023 for its keepalive.
     - ``certificate``: ``"ecdsa"`` (default, as browsers; needed by aiortc) or ``"rsa"``
       (webrtcbin's own).
+    - ``certificate_validity``: seconds the ECDSA certificate is valid for (30 days by
+      default); new connections get a fresh one once half of that has passed.
 
     libnice's UPnP is always off.
     """
@@ -60,6 +64,7 @@ class Configuration:
     ice_tcp: bool = False
     certificate: str = "ecdsa"
     dead_peer_timeout: float | None = 10.0
+    certificate_validity: float = DEFAULT_VALIDITY
 
     def __post_init__(self) -> None:
         if self.bundle_policy not in BUNDLE_POLICIES:
@@ -68,6 +73,8 @@ class Configuration:
             raise ValueError(f"ice_transport_policy must be one of {ICE_TRANSPORT_POLICIES}")
         if self.certificate not in ("ecdsa", "rsa"):
             raise ValueError("certificate must be 'ecdsa' or 'rsa'")
+        if not self.certificate_validity > 0:
+            raise ValueError("certificate_validity must be positive (seconds)")
         if self.dead_peer_timeout is not None and not self.dead_peer_timeout > 0:
             raise ValueError("dead_peer_timeout must be positive or None")
         if not self.operation_timeout > 0:

@@ -686,7 +686,7 @@ class PeerConnection(PeerMedia):
         with _LIVE_LOCK:
             _LIVE.add(self)
         if self._config.certificate == "ecdsa":
-            self._certificate = process_certificate()  # ECDSA P-256: a few ms, once
+            self._certificate = process_certificate(self._config.certificate_validity)
         if self._config.dead_peer_timeout is not None:
             self._liveness = LivenessMonitor(
                 self._config.dead_peer_timeout, self._glib, self._on_liveness
