@@ -95,9 +95,7 @@ class RemoteTrack:
         self._loop = loop
         self._glib = glib
         self._events = _TrackEvents()
-        self._frames: FrameBuffer[Gst.Sample] = FrameBuffer(
-            self._gst_wake, queue_size, queue_bytes
-        )
+        self._frames: FrameBuffer[Gst.Sample] = FrameBuffer(self._gst_wake, queue_size, queue_bytes)
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._ended = False
         self._pipeline: Gst.Bin | None = None
