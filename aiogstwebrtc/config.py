@@ -7,10 +7,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["Configuration", "IceServer"]
+from .certificate import DEFAULT_VALIDITY
+
+__all__ = ["DEFAULT_RECEIVE_CAP", "Configuration", "IceServer", "check_receive_cap"]
 
 BUNDLE_POLICIES = ("balanced", "max-compat", "max-bundle")
 ICE_TRANSPORT_POLICIES = ("all", "relay")
+#: Bytes of received messages a data channel keeps unread before it closes with an error.
+DEFAULT_RECEIVE_CAP = 16 << 20
+
+
+def check_receive_cap(value: object, name: str) -> int:
+    """``value`` if it is a valid receive cap (a positive int), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive number of bytes, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,12 @@ class Configuration:
       Data-channel sessions reserve stream id 1023 for its keepalive.
     - ``certificate``: ``"ecdsa"`` (default, as browsers; needed by aiortc) or ``"rsa"``
       (webrtcbin's own).
+    - ``data_channel_receive_cap``: bytes of received messages a data channel keeps
+      unread (16 MiB by default); a peer sending more than the application reads closes
+      the channel with an ``error`` event naming the cap. ``create_data_channel`` can set
+      it per channel.
+    - ``certificate_validity``: seconds the ECDSA certificate is valid for (30 days by
+      default); new connections get a fresh one once half of that has passed.
 
     libnice's UPnP is always off.
     """
@@ -60,6 +77,8 @@ class Configuration:
     ice_tcp: bool = False
     certificate: str = "ecdsa"
     dead_peer_timeout: float | None = 10.0
+    certificate_validity: float = DEFAULT_VALIDITY
+    data_channel_receive_cap: int = DEFAULT_RECEIVE_CAP
 
     def __post_init__(self) -> None:
         if self.bundle_policy not in BUNDLE_POLICIES:
@@ -68,6 +87,9 @@ class Configuration:
             raise ValueError(f"ice_transport_policy must be one of {ICE_TRANSPORT_POLICIES}")
         if self.certificate not in ("ecdsa", "rsa"):
             raise ValueError("certificate must be 'ecdsa' or 'rsa'")
+        check_receive_cap(self.data_channel_receive_cap, "data_channel_receive_cap")
+        if not self.certificate_validity > 0:
+            raise ValueError("certificate_validity must be positive (seconds)")
         if self.dead_peer_timeout is not None and not self.dead_peer_timeout > 0:
             raise ValueError("dead_peer_timeout must be positive or None")
         if not self.operation_timeout > 0:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import sys
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from .config import DEFAULT_RECEIVE_CAP, check_receive_cap
 from .errors import ClosedError, InvalidStateError, MessageTooLargeError, WebRTCError
 from .events import EventEmitter
 from .glibloop import resolve_future
@@ -18,7 +21,13 @@ from .tracing import trace
 if TYPE_CHECKING:
     from .glibloop import GLibLoop
 
-__all__ = ["DEFAULT_BUFFERED_AMOUNT_LOW_THRESHOLD", "MAX_MESSAGE_SIZE", "DataChannel"]
+__all__ = [
+    "DEFAULT_BUFFERED_AMOUNT_LOW_THRESHOLD",
+    "DEFAULT_RECEIVE_CAP",
+    "MAX_MESSAGE_SIZE",
+    "DataChannel",
+    "check_receive_cap",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,11 @@ MAX_MESSAGE_SIZE = 65536
 DEFAULT_BUFFERED_AMOUNT_LOW_THRESHOLD = 1 << 20
 
 Message = str | bytes
+
+
+def _held_bytes(message: Message) -> int:
+    """Memory a kept message takes: its payload and the object around it."""
+    return sys.getsizeof(message)
 
 
 class _ChannelEvents(EventEmitter):
@@ -55,15 +69,18 @@ class _ChannelEvents(EventEmitter):
             return
         queue = channel._queue
         while queue and self.has_handlers("message"):
-            self.emit("message", queue.popleft())
+            self.emit("message", channel._taken(queue.popleft()))
 
 
 class DataChannel:
     """A WebRTC data channel (``RTCDataChannel``) backed by webrtcbin.
 
     Incoming messages go to ``"message"`` handlers when there are any, otherwise they wait
-    in a queue for :meth:`recv` / ``async for`` — none is dropped. Events: ``open``,
-    ``message``, ``close``, ``error``, ``bufferedamountlow``. Handlers run on the asyncio thread.
+    in a queue for :meth:`recv` / ``async for`` — none is dropped. What waits is capped at
+    :attr:`receive_cap` bytes: a peer sending more than the application reads closes the
+    channel with an ``error`` event naming the cap (then :meth:`recv` returns what was kept
+    and raises that error). Events: ``open``, ``message``, ``close``, ``error``,
+    ``bufferedamountlow``. Handlers run on the asyncio thread.
     """
 
     def __init__(
@@ -71,6 +88,7 @@ class DataChannel:
         channel: GstWebRTC.WebRTCDataChannel,
         loop: asyncio.AbstractEventLoop,
         glib: GLibLoop,
+        receive_cap: int = DEFAULT_RECEIVE_CAP,
     ) -> None:
         self._events = _ChannelEvents(self)
         self._channel: GstWebRTC.WebRTCDataChannel | None = channel
@@ -91,6 +109,13 @@ class DataChannel:
         self._queue: collections.deque[Message] = collections.deque()
         self._incoming: collections.deque[Message] = collections.deque()
         self._incoming_scheduled = False
+        # Bytes received and not yet handed to the application; read and written under
+        # ``_unread_lock`` by GStreamer's thread (adding) and asyncio's (taking away).
+        self._receive_cap = check_receive_cap(receive_cap, "receive_cap")
+        self._unread_lock = threading.Lock()
+        self._unread_bytes = 0
+        self._over_cap = False
+        self._close_fallback: asyncio.TimerHandle | None = None
         self._recv_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._open_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -144,6 +169,11 @@ class DataChannel:
     def max_packet_lifetime(self) -> int | None:
         """Milliseconds a message may be retransmitted for, or None."""
         return self._max_packet_lifetime
+
+    @property
+    def receive_cap(self) -> int:
+        """Bytes of received messages kept unread before the channel closes with an error."""
+        return self._receive_cap
 
     @property
     def ready_state(self) -> str:
@@ -228,10 +258,14 @@ class DataChannel:
             if self.buffered_amount <= self._threshold:  # crossed before we registered
                 self._drain_waiters.remove(waiter)
                 break
-            if timeout is None:
-                await waiter
-            else:
-                await bounded_wait(waiter, timeout, "drain", lambda: self._ready_state)
+            try:
+                if timeout is None:
+                    await waiter
+                else:
+                    await bounded_wait(waiter, timeout, "drain", lambda: self._ready_state)
+            finally:  # timed out or cancelled: the list keeps no stale waiter
+                if waiter in self._drain_waiters:
+                    self._drain_waiters.remove(waiter)
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -247,7 +281,7 @@ class DataChannel:
             finally:
                 if waiter in self._recv_waiters:
                     self._recv_waiters.remove(waiter)
-        return self._queue.popleft()
+        return self._taken(self._queue.popleft())
 
     def __aiter__(self) -> DataChannel:
         return self
@@ -270,9 +304,13 @@ class DataChannel:
             raise ClosedError(f"data channel {self._label!r} is {self._ready_state}")
         waiter: asyncio.Future[None] = self._loop.create_future()
         self._open_waiters.append(waiter)
-        await bounded_wait(
-            waiter, timeout, f"opening data channel {self._label!r}", lambda: self._ready_state
-        )
+        try:
+            await bounded_wait(
+                waiter, timeout, f"opening data channel {self._label!r}", lambda: self._ready_state
+            )
+        finally:  # timed out or cancelled: the list keeps no stale waiter
+            if waiter in self._open_waiters:
+                self._open_waiters.remove(waiter)
 
     async def close(self, timeout: float = 2.0) -> None:
         """Close the channel and wait (up to ``timeout``) for it to be closed. Safe twice."""
@@ -304,6 +342,9 @@ class DataChannel:
         """Mark closed and wake every waiter (asyncio thread)."""
         if self._ready_state == "closed":
             return
+        if self._close_fallback is not None:
+            self._close_fallback.cancel()
+            self._close_fallback = None
         if error is not None and self._error is None:
             self._error = error
         self._ready_state = "closed"
@@ -347,7 +388,24 @@ class DataChannel:
         self._push(b"" if data is None else data.get_data())
 
     def _push(self, message: Message) -> None:
-        """GStreamer thread: queue a message; one asyncio wake-up serves a whole batch."""
+        """GStreamer thread: queue a message; one asyncio wake-up serves a whole batch.
+
+        Past the receive cap the channel is closed instead: the message and any after it
+        are not kept, and the application gets an ``error`` naming the cap.
+        """
+        size = _held_bytes(message)
+        with self._unread_lock:
+            if self._over_cap:
+                return  # the channel is closing with an error already reported
+            if self._unread_bytes + size > self._receive_cap:
+                self._over_cap = True
+                unread = self._unread_bytes
+            else:
+                self._unread_bytes += size
+                unread = -1
+        if unread >= 0:
+            self._gst_over_cap(unread, size)
+            return
         self._incoming.append(message)  # before reading the flag: nothing can be stranded
         if not self._incoming_scheduled:
             self._incoming_scheduled = True
@@ -362,6 +420,25 @@ class DataChannel:
     def _gst_on_low(self, _channel: Any) -> None:
         self._post(self._on_low)
 
+    def _gst_over_cap(self, unread: int, size: int) -> None:
+        """GStreamer thread: close the stream now (on the GLib thread), tell asyncio."""
+        log.warning(
+            "data channel %r: %d bytes unread and %d more arrived, over its receive cap of "
+            "%d bytes: closing it",
+            self._label,
+            unread,
+            size,
+            self._receive_cap,
+        )
+        self._glib.call_soon(self._close_gst_channel)
+        self._post(self._on_over_cap)
+
+    def _close_gst_channel(self) -> None:
+        """GLib thread: close webrtcbin's channel unless it was detached meanwhile."""
+        channel = self._channel
+        if channel is not None:
+            channel.close()
+
     # --- asyncio thread ----------------------------------------------------------------------
 
     def _on_open(self, stream_id: int) -> None:
@@ -374,6 +451,28 @@ class DataChannel:
         self._open_waiters.clear()
         self._events.emit("open")
 
+    def _on_over_cap(self) -> None:
+        """asyncio thread: report the cap as the channel's error; it is closing."""
+        error = WebRTCError(
+            f"data channel {self._label!r}: more than {self._receive_cap} bytes received and "
+            "not read (its receive cap): the channel is closed; read faster or raise "
+            "receive_cap (create_data_channel) / data_channel_receive_cap (Configuration)"
+        )
+        self._error = error
+        self._events.emit("error", error)
+        if self._ready_state in ("connecting", "open"):
+            self._ready_state = "closing"
+        if self._ready_state == "closing" and self._close_fallback is None:
+            # If webrtcbin never confirms, close locally as close() would.
+            self._close_fallback = self._loop.call_later(2.0, self._on_closed, None)
+
+    def _taken(self, message: Message) -> Message:
+        """asyncio thread: ``message`` leaves our hands; its bytes no longer count."""
+        size = _held_bytes(message)
+        with self._unread_lock:
+            self._unread_bytes -= size
+        return message
+
     def _on_error(self, message: str) -> None:
         error = WebRTCError(f"data channel {self._label!r}: {message}")
         self._error = error
@@ -381,7 +480,7 @@ class DataChannel:
 
     def _on_message(self, message: Message) -> None:
         if self._events.has_handlers("message") and not self._queue:
-            self._events.emit("message", message)
+            self._events.emit("message", self._taken(message))
             return
         self._queue.append(message)
         if self._recv_waiters:

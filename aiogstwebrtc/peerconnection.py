@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from .certificate import Certificate, process_certificate, with_fingerprint
-from .config import Configuration
+from .config import Configuration, check_receive_cap
 from .datachannel import DataChannel
 from .errors import ClosedError, InvalidSDPError, InvalidStateError, WebRTCError
 from .events import EventEmitter
@@ -458,8 +458,15 @@ class PeerConnection(PeerMedia):
         protocol: str = "",
         negotiated: bool = False,
         id: int | None = None,
+        receive_cap: int | None = None,
     ) -> DataChannel:
-        """Create a data channel (as ``RTCPeerConnection.createDataChannel``)."""
+        """Create a data channel (as ``RTCPeerConnection.createDataChannel``).
+
+        ``receive_cap``: bytes kept unread before the channel closes with an error (default:
+        the configuration's ``data_channel_receive_cap``).
+        """
+        if receive_cap is not None:
+            check_receive_cap(receive_cap, "receive_cap")
         if not isinstance(label, str) or len(label.encode()) > 65535:
             raise ValueError("label must be a string of at most 65535 bytes")
         if max_retransmits is not None and max_packet_lifetime is not None:
@@ -487,11 +494,15 @@ class PeerConnection(PeerMedia):
         await self._ensure_started()
         await self._ensure_keepalive_channel()
         return await self._create_channel(
-            label, "application/data-channel, " + ", ".join(fields), id
+            label, "application/data-channel, " + ", ".join(fields), id, receive_cap
         )
 
     async def _create_channel(
-        self, label: str, options_text: str, stream_id: int | None = None
+        self,
+        label: str,
+        options_text: str,
+        stream_id: int | None = None,
+        receive_cap: int | None = None,
     ) -> DataChannel:
         webrtc = self._require_webrtc()
         glib = self._require_glib()
@@ -509,7 +520,8 @@ class PeerConnection(PeerMedia):
         def create() -> DataChannel | None:
             options = Gst.Structure.from_string(options_text)[0]
             channel = webrtc.emit("create-data-channel", label, options)
-            return None if channel is None else DataChannel(channel, loop, glib)
+            cap = receive_cap or self._config.data_channel_receive_cap
+            return None if channel is None else DataChannel(channel, loop, glib, cap)
 
         self._negotiable += 1
         channel = await glib.call(create)
@@ -695,7 +707,7 @@ class PeerConnection(PeerMedia):
         with _LIVE_LOCK:
             _LIVE.add(self)
         if self._config.certificate == "ecdsa":
-            self._certificate = process_certificate()  # ECDSA P-256: a few ms, once
+            self._certificate = process_certificate(self._config.certificate_validity)
         if self._config.dead_peer_timeout is not None:
             self._liveness = LivenessMonitor(
                 self._config.dead_peer_timeout, self._glib, self._on_liveness
@@ -929,7 +941,7 @@ class PeerConnection(PeerMedia):
         if loop is None or glib is None:
             return
         # Wrap it here, on GStreamer's thread, so that no early message is missed.
-        channel = DataChannel(gst_channel, loop, glib)
+        channel = DataChannel(gst_channel, loop, glib, self._config.data_channel_receive_cap)
         self._remote_channels_built.append(channel)  # detached at close even if never posted
         self._post(self._on_remote_channel, channel)
 

@@ -13,6 +13,7 @@ from ..events import EventEmitter
 from ..glibloop import resolve_future
 from ..gst import GLib, Gst, iterate
 from .codecs import Codec, codec_by_encoding
+from .framebuffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES, FrameBuffer
 from .frames import AudioFrame, VideoFrame
 
 if TYPE_CHECKING:
@@ -69,8 +70,10 @@ class RemoteTrack:
     """A track the remote peer sends: ``kind``, ``codec``, ``id``.
 
     ``await track.recv()`` / ``async for frame in track`` give decoded frames (a
-    :class:`VideoFrame` or :class:`AudioFrame`) from a bounded queue that drops the oldest
-    (counted in :attr:`dropped`); :meth:`connect` plays it to any GStreamer sink;
+    :class:`VideoFrame` or :class:`AudioFrame`) from a queue bounded on GStreamer's side
+    (``queue_size`` frames, ``queue_bytes`` bytes) that drops the oldest, counted in
+    :attr:`dropped`, however long the asyncio loop is busy; :meth:`connect` plays it to any
+    GStreamer sink;
     :meth:`record` writes it to a WebM/Matroska file. Event ``ended``.
     """
 
@@ -81,7 +84,8 @@ class RemoteTrack:
         track_id: str,
         loop: asyncio.AbstractEventLoop,
         glib: GLibLoop,
-        queue_size: int = 30,
+        queue_size: int = DEFAULT_MAX_FRAMES,
+        queue_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.kind = kind
         self.encoding_name = encoding_name
@@ -91,10 +95,8 @@ class RemoteTrack:
         self._loop = loop
         self._glib = glib
         self._events = _TrackEvents()
-        self._frames: collections.deque[Gst.Sample] = collections.deque(maxlen=queue_size)
+        self._frames: FrameBuffer[Gst.Sample] = FrameBuffer(self._gst_wake, queue_size, queue_bytes)
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self.dropped = 0
-        self.received = 0
         self._ended = False
         self._pipeline: Gst.Bin | None = None
         self._tee: Gst.Element | None = None
@@ -134,6 +136,16 @@ class RemoteTrack:
         """True once the remote stopped sending or the connection closed."""
         return self._ended
 
+    @property
+    def received(self) -> int:
+        """Decoded frames that reached the queue (those :meth:`recv` asks for)."""
+        return self._frames.received
+
+    @property
+    def dropped(self) -> int:
+        """Frames dropped, oldest first, because the queue was full when newer ones came."""
+        return self._frames.dropped
+
     # --- frames to Python --------------------------------------------------------------------
 
     async def recv(self) -> VideoFrame | AudioFrame:
@@ -142,7 +154,7 @@ class RemoteTrack:
             raise WebRTCError(f"cannot decode {self.encoding_name} (no supported decoder)")
         if self._python_branch is None and not self._ended:
             await self._glib.call(self._attach_python_branch)
-        while not self._frames:
+        while (sample := self._frames.take()) is None:
             if self._ended:
                 raise ClosedError(f"{self.kind} track {self.id} has ended")
             waiter: asyncio.Future[None] = self._loop.create_future()
@@ -152,7 +164,7 @@ class RemoteTrack:
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-        return self._to_frame(self._frames.popleft())
+        return self._to_frame(sample)
 
     def __aiter__(self) -> RemoteTrack:
         return self
@@ -181,20 +193,23 @@ class RemoteTrack:
         self._branches.append(branch)
 
     def _gst_on_sample(self, appsink: Gst.Element) -> Gst.FlowReturn:
+        """Streaming thread: into the bounded buffer (the oldest may go); asyncio woken once."""
         sample = appsink.emit("pull-sample")
         if sample is not None:
-            try:
-                self._loop.call_soon_threadsafe(self._on_sample, sample)
-            except RuntimeError:
-                return Gst.FlowReturn.FLUSHING
+            self._frames.put(sample, sample.get_buffer().get_size())
         return Gst.FlowReturn.OK
 
-    def _on_sample(self, sample: Gst.Sample) -> None:
-        self.received += 1
-        if len(self._frames) == self._frames.maxlen:
-            self.dropped += 1
-        self._frames.append(sample)
-        if self._waiters:
+    def _gst_wake(self) -> None:
+        """Any thread: schedule :meth:`_on_frames` (called at most once per batch)."""
+        try:
+            self._loop.call_soon_threadsafe(self._on_frames)
+        except RuntimeError:
+            log.debug("asyncio loop closed; decoded frames are not delivered")
+
+    def _on_frames(self) -> None:
+        """asyncio thread: frames are waiting; wake every receiver, each takes its own."""
+        self._frames.woken()
+        while self._waiters:
             resolve_future(self._waiters.popleft())
 
     def _to_frame(self, sample: Gst.Sample) -> VideoFrame | AudioFrame:
@@ -278,11 +293,17 @@ class RemoteTrack:
 
         await self._glib.call(start)
         ended: asyncio.Future[None] = self._loop.create_future()
-        self._events.on("ended", lambda: resolve_future(ended))
+
+        def on_ended() -> None:
+            resolve_future(ended)
+
+        self._events.on("ended", on_ended)
         try:
             await asyncio.wait_for(asyncio.shield(ended), duration)
         except TimeoutError:
             pass
+        finally:  # one handler per recording, removed with it
+            self._events.off("ended", on_ended)
 
         def stop() -> None:
             branch, tee_pad = state["branch"], state["tee_pad"]

@@ -6,9 +6,16 @@ import asyncio
 
 import pytest
 
-from aiogstwebrtc import ClosedError, InvalidStateError, MessageTooLargeError, PeerConnection
+from aiogstwebrtc import (
+    ClosedError,
+    InvalidStateError,
+    MessageTooLargeError,
+    OperationTimeoutError,
+    PeerConnection,
+)
 from aiogstwebrtc.datachannel import MAX_MESSAGE_SIZE
 from tests.helpers import connected_pair, rss_bytes, wire_trickle
+from tests.reliability.netfilter import impaired
 
 
 async def test_text_and_binary_keep_their_type() -> None:
@@ -183,3 +190,29 @@ async def test_bad_channel_options_are_refused(kwargs: dict[str, object]) -> Non
             await pc.create_data_channel("bad", **kwargs)  # type: ignore[arg-type]
     finally:
         await pc.close()
+
+
+async def test_a_timed_out_wait_open_leaves_no_waiter_behind() -> None:
+    pc = PeerConnection()
+    try:
+        channel = await pc.create_data_channel("never-negotiated")
+        for _ in range(3):
+            with pytest.raises(OperationTimeoutError):
+                await channel.wait_open(timeout=0.05)
+        assert channel._open_waiters == []
+    finally:
+        await pc.close()
+
+
+async def test_a_timed_out_drain_leaves_no_waiter_behind() -> None:
+    async with connected_pair() as pair:
+        pair.channel.buffered_amount_low_threshold = 0
+        with impaired() as network:
+            network.outage()  # nothing leaves: what is sent stays buffered
+            for _ in range(64):
+                pair.channel.send(b"\x00" * 65536)
+            assert pair.channel.buffered_amount > 0
+            for _ in range(3):
+                with pytest.raises(OperationTimeoutError):
+                    await pair.channel.drain(timeout=0.05)
+            assert pair.channel._drain_waiters == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,18 @@ async def test_record_writes_a_file_discoverer_reads(
     assert 1.0 <= duration <= 3.5, duration_line
 
 
+async def test_record_leaves_no_ended_handler_behind(tmp_path: Path) -> None:
+    a, b, tracks = await _media_pair(VideoSource(width=320, height=240))
+    try:
+        track = await asyncio.wait_for(tracks.get(), 15)
+        handlers_before = len(track._events._handlers.get("ended", []))
+        for number in range(3):
+            await track.record(tmp_path / f"part{number}.webm", duration=0.3)
+        assert len(track._events._handlers.get("ended", [])) == handlers_before
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
 async def test_renegotiation_keeps_the_data_channel_in_order() -> None:
     async with connected_pair() as pair:
         a, b = pair.offerer, pair.answerer
@@ -153,12 +166,36 @@ async def test_a_slow_consumer_does_not_grow_memory() -> None:
             await asyncio.sleep(0.5)
             await asyncio.wait_for(track.recv(), 15)
             consumed += 1
-        queued = len(track._frames)
+        received, dropped, queued = track._frames.counts()  # read together, under its lock
         assert queued <= 30
-        assert track.received == consumed + queued + track.dropped  # nothing unaccounted
-        assert track.dropped > 0
+        assert received == consumed + queued + dropped  # nothing unaccounted
+        assert dropped > 0
         # 30 queued 320x240 frames are ~7 MB; that bound was reached before the baseline.
         assert rss_bytes() - baseline < 10 * 1024 * 1024
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+async def test_a_blocked_loop_does_not_pile_up_720p_frames() -> None:
+    a, b, tracks = await _media_pair(VideoSource(width=1280, height=720, framerate=30))
+    try:
+        track = await asyncio.wait_for(tracks.get(), 15)
+        for _ in range(10):  # decoder, converter and pools at their working size
+            frame = await asyncio.wait_for(track.recv(), 15)
+        assert isinstance(frame, VideoFrame) and (frame.width, frame.height) == (1280, 720)
+        del frame
+        consumed = 10
+        baseline = rss_bytes()
+        received_before, _, _ = track._frames.counts()
+        time.sleep(5)  # the asyncio loop is blocked; GStreamer keeps decoding
+        growth = rss_bytes() - baseline
+        received, dropped, queued = track._frames.counts()  # read together, under its lock
+        assert growth < 50 * 1024 * 1024, f"RSS grew by {growth / 2**20:.0f} MiB"
+        assert received - received_before > queued  # more frames came than the queue keeps...
+        assert received == consumed + queued + dropped  # ...and dropped counts the rest
+        assert dropped > 0
+        for _ in range(queued):  # what was kept decodes
+            assert isinstance(await asyncio.wait_for(track.recv(), 5), VideoFrame)
     finally:
         await asyncio.gather(a.close(), b.close())
 
