@@ -12,6 +12,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from .memory import limit_arenas
+
 __all__ = ["main"]
 
 #: sub-command -> (module, one-line help)
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aiogstwebrtc`` command."""
+    limit_arenas()  # before any thread allocates: long-running commands stay flat (issue 17)
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)

@@ -35,7 +35,7 @@ from .gst import (
 from .health import KEEPALIVE_CHANNEL_ID, LivenessMonitor
 from .media import RemoteTrack, RtpSender, Transceiver
 from .media.peer import PeerMedia
-from .memory import trim_free_memory
+from .memory import limit_arenas, trim_free_memory
 from .negotiation import (
     BUNDLE_POLICIES,
     ICE_TRANSPORT_POLICIES,
@@ -700,6 +700,7 @@ class PeerConnection(PeerMedia):
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         self._strategy.check_loop(loop)
+        limit_arenas()  # before GStreamer's threads allocate (issue 17)
         ensure_init()
         self._loop = loop
         self._glib = acquire_glib_loop(loop)
