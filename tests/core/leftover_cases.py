@@ -6,6 +6,8 @@ import asyncio
 
 from aiogstwebrtc import PeerConnection
 
+_forgotten: list[asyncio.Task[None]] = []
+
 
 async def test_leaves_a_peer_open() -> None:
     pc = PeerConnection()
@@ -13,7 +15,7 @@ async def test_leaves_a_peer_open() -> None:
 
 
 async def test_leaves_a_task_pending() -> None:
-    asyncio.ensure_future(asyncio.sleep(3600))
+    _forgotten.append(asyncio.ensure_future(asyncio.sleep(3600)))
 
 
 def test_leaves_a_peer_open_on_its_own_loop() -> None:
