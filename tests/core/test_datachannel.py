@@ -8,7 +8,8 @@ import pytest
 
 from aiogstwebrtc import ClosedError, InvalidStateError, MessageTooLargeError, PeerConnection
 from aiogstwebrtc.datachannel import MAX_MESSAGE_SIZE
-from tests.helpers import connected_pair, rss_bytes, wire_trickle
+from tests.helpers import connected_pair, wire_trickle
+from tests.leakcheck import rss_bytes
 
 
 async def test_text_and_binary_keep_their_type() -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from aiogstwebrtc import PeerConnection
 from aiogstwebrtc.media import AudioSource, RemoteTrack, VideoFrame, VideoSource
-from tests.helpers import connected_pair, rss_bytes, wire_trickle
+from tests.helpers import connected_pair, wire_trickle
+from tests.leakcheck import rss_bytes
 
 
 async def _renegotiate(a: PeerConnection, b: PeerConnection) -> None:
