@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .config import DEFAULT_RECEIVE_CAP, check_receive_cap
 from .errors import ClosedError, InvalidStateError, MessageTooLargeError, WebRTCError
 from .events import EventEmitter
-from .glibloop import resolve_future
+from .glibloop import post, resolve_future
 from .gst import GLib, GstWebRTC
 from .promises import bounded_wait, mark_gstreamer_callback
 from .tracing import trace
@@ -363,10 +363,7 @@ class DataChannel:
     # --- GStreamer threads -> asyncio --------------------------------------------------------
 
     def _post(self, fn: Any, *args: Any) -> None:
-        try:
-            self._loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:
-            log.debug("asyncio loop closed; data channel event dropped")
+        post(self._loop, fn, *args)
 
     def _gst_on_open(self, channel: Any) -> None:
         trace(f"data channel {self._label!r} on-open")

@@ -5,7 +5,8 @@ By default one dedicated thread per process runs a ``GLib.MainLoop`` on its own
 one releases it. When the running asyncio loop is PyGObject's ``gi.events`` GLib loop, asyncio
 already iterates a GLib context: no thread is started and the same code runs inline.
 
-Results travel back to asyncio only through ``loop.call_soon_threadsafe``.
+Results travel back to asyncio only through ``loop.call_soon_threadsafe``, wrapped in
+:func:`post` (a closed loop drops the call instead of raising on a GStreamer thread).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from typing import Any, TypeVar
 
 from .gst import GLib
 
-__all__ = ["GLibLoop", "InlineGLibLoop", "ThreadedGLibLoop", "acquire_glib_loop", "resolve_future"]
+__all__ = [
+    "GLibLoop",
+    "InlineGLibLoop",
+    "ThreadedGLibLoop",
+    "acquire_glib_loop",
+    "deliver",
+    "post",
+    "resolve_future",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +46,20 @@ def resolve_future(
         future.set_result(result)
 
 
+def post(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> bool:
+    """From any thread: run ``fn(*args)`` on asyncio ``loop`` soon, waking it at once.
+
+    False when ``loop`` is closed (the program is ending): the call is dropped, logged at
+    DEBUG, never raised into the GStreamer or GLib thread that posted it.
+    """
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        log.debug("asyncio loop closed; %s dropped", getattr(fn, "__qualname__", fn))
+        return False
+    return True
+
+
 def deliver(
     loop: asyncio.AbstractEventLoop,
     future: asyncio.Future[Any],
@@ -44,10 +67,7 @@ def deliver(
     error: BaseException | None = None,
 ) -> None:
     """From any thread: resolve ``future`` on its loop, waking it at once."""
-    try:
-        loop.call_soon_threadsafe(resolve_future, future, result, error)
-    except RuntimeError:
-        log.debug("asyncio loop closed before a result could be delivered")
+    post(loop, resolve_future, future, result, error)
 
 
 class GLibLoop:

@@ -10,10 +10,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests.leakcheck import fd_count, rss_bytes, thread_count
 
 __all__ = [
     "ROOT",
@@ -155,22 +157,8 @@ def ensure_namespace(argv: Sequence[str], module: str = "bench") -> None:
 
 
 # --- this process -------------------------------------------------------------------------------
-
-
-def thread_count() -> int:
-    """Threads of this process as the kernel sees them (GStreamer's included)."""
-    return len(os.listdir("/proc/self/task"))
-
-
-def fd_count() -> int:
-    """Open file descriptors of this process."""
-    return len(os.listdir("/proc/self/fd"))
-
-
-def rss_bytes() -> int:
-    """Resident memory of this process."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+# thread_count, fd_count, rss_bytes: imported from tests/leakcheck.py, the one copy tests and
+# benchmarks share.
 
 
 def cpu_seconds() -> float:
@@ -211,10 +199,3 @@ def run_child(kind: str, side: str, options: dict[str, Any], timeout: float) -> 
     result: dict[str, Any] = json.loads(lines[-1])
     result.setdefault("child_wall_s", time.monotonic() - started)
     return result
-
-
-def timed(fn: Callable[[], T]) -> tuple[T, float]:
-    """``fn()`` and the seconds it took."""
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start

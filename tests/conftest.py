@@ -60,20 +60,57 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` tests to completion on a fresh loop."""
-    function = pyfuncitem.obj
-    if not inspect.iscoroutinefunction(function):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    kwargs: dict[str, Any] = {name: pyfuncitem.funcargs[name] for name in names}
-    loop = new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(function(**kwargs))
-    finally:
+_LOOP = pytest.StashKey[asyncio.AbstractEventLoop]()
+
+
+def _live_peers() -> set[Any]:
+    """Peer connections started and not yet closed (the library's exit registry)."""
+    module = sys.modules.get("aiogstwebrtc.peerconnection")
+    if module is None:  # never imported: no peer can exist
+        return set()
+    registry = getattr(module, "_LIVE", None)
+    assert registry is not None, (
+        "aiogstwebrtc.peerconnection._LIVE (started, unclosed peers) moved: "
+        "point tests/conftest.py:_live_peers at its new home"
+    )
+    return set(registry)
+
+
+def _describe_task(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    name = getattr(coro, "__qualname__", repr(coro))
+    frames = task.get_stack(limit=1)
+    where = f" at {frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else ""
+    return f"task {task.get_name()} running {name}{where}"
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves a started ``PeerConnection`` unclosed or an asyncio task pending.
+
+    Coroutine tests run on the loop made here (see :func:`pytest_pyfunc_call`); when the test
+    returns (or raises), every task of that loop must be done and every peer connection the
+    test started must be closed. What is left is reported, then cleaned up (peers closed,
+    tasks cancelled) so that one test's leftovers cannot break the next one.
+    """
+    before = _live_peers()
+    loop: asyncio.AbstractEventLoop | None = None
+    function = getattr(request.node, "obj", None)
+    if inspect.iscoroutinefunction(function):
+        loop = new_event_loop()
+        request.node.stash[_LOOP] = loop
+    yield
+    problems: list[str] = []
+    if loop is not None:
+        asyncio.set_event_loop(loop)
         try:
+            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            problems += [f"pending {_describe_task(task)}" for task in pending]
+            leaked = _live_peers() - before
+            problems += [f"unclosed {peer!r}" for peer in leaked]
+            if leaked:
+                closing = asyncio.gather(*(peer.close() for peer in leaked), return_exceptions=True)
+                loop.run_until_complete(asyncio.wait_for(closing, 15))
             pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
             for task in pending:
                 task.cancel()
@@ -83,6 +120,33 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+    else:
+        leaked = _live_peers() - before
+        problems += [f"unclosed {peer!r}" for peer in leaked]
+        for peer in leaked:
+            peer._stop_now()  # no asyncio loop to close it on
+    if problems:
+        pytest.fail(
+            "the test left these behind (close peers in `finally`/`async with`, await or "
+            "cancel its tasks):\n  " + "\n  ".join(problems),
+            pytrace=False,
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests to completion on the loop :func:`_nothing_left_behind` made."""
+    function = pyfuncitem.obj
+    if not inspect.iscoroutinefunction(function):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs: dict[str, Any] = {name: pyfuncitem.funcargs[name] for name in names}
+    loop = pyfuncitem.stash[_LOOP]
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(function(**kwargs))
+    finally:
+        asyncio.set_event_loop(None)
     return True
 
 

@@ -1,10 +1,8 @@
-"""Shared test helpers: connected peer pairs and resource counts."""
+"""Shared test helpers: connected peer pairs (resource counts are in :mod:`tests.leakcheck`)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -69,24 +67,3 @@ async def connected_pair(
         yield Pair(a, b, channel, remote)
     finally:
         await asyncio.gather(a.close(), b.close())
-
-
-def thread_count() -> int:
-    """Threads of this process as the kernel sees them (GStreamer's included)."""
-    return len(os.listdir("/proc/self/task"))
-
-
-def fd_count() -> int:
-    """Open file descriptors of this process."""
-    return len(os.listdir("/proc/self/fd"))
-
-
-def rss_bytes() -> int:
-    """Resident memory of this process."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def python_threads() -> list[str]:
-    """Names of live Python threads."""
-    return [thread.name for thread in threading.enumerate()]

@@ -1,6 +1,9 @@
 """Counting what a process holds: fds, UDP sockets, eventfds, threads, RSS, GStreamer objects.
 
-A :class:`Resources` snapshot reads ``/proc`` (of this process or of another one by pid):
+The one place tests and benchmarks (``bench/``) count a process's resources:
+:func:`thread_count`, :func:`fd_count` and :func:`rss_bytes` read one figure each; a
+:class:`Resources` snapshot reads them all from ``/proc`` (of this process or of another
+one by pid):
 
 - ``fds``: open file descriptors;
 - ``udp``: UDP sockets, the inodes of ``/proc/PID/net/udp`` (and ``udp6``) matched to the
@@ -22,6 +25,7 @@ import contextlib
 import gc
 import os
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,9 +36,13 @@ __all__ = [
     "LeakCheck",
     "Resources",
     "assert_back_to_baseline",
+    "fd_count",
     "gst_live_objects",
     "leak_tracer_env",
+    "python_threads",
+    "rss_bytes",
     "snapshot",
+    "thread_count",
     "udp_socket_inodes",
     "wait_until_settled",
 ]
@@ -51,6 +59,28 @@ def _fd_targets(pid: int | None) -> list[str]:
         with contextlib.suppress(OSError):  # closed between listdir and readlink
             targets.append(os.readlink(f"{base}/{name}"))
     return targets
+
+
+def thread_count(pid: int | None = None) -> int:
+    """Threads of process ``pid`` (default: this one) as the kernel sees them (GStreamer's
+    and libnice's included)."""
+    return len(os.listdir(f"{_proc(pid)}/task"))
+
+
+def fd_count(pid: int | None = None) -> int:
+    """Open file descriptors of process ``pid`` (default: this one)."""
+    return len(os.listdir(f"{_proc(pid)}/fd"))
+
+
+def rss_bytes(pid: int | None = None) -> int:
+    """Resident memory of process ``pid`` (default: this one), in bytes."""
+    with open(f"{_proc(pid)}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def python_threads() -> list[str]:
+    """Names of this process's live Python threads."""
+    return [thread.name for thread in threading.enumerate()]
 
 
 def udp_socket_inodes(pid: int | None = None) -> set[int]:
@@ -105,14 +135,12 @@ class Resources:
 def snapshot(pid: int | None = None) -> Resources:
     """Count what process ``pid`` (default: this one) holds now."""
     targets = _fd_targets(pid)
-    with open(f"{_proc(pid)}/statm") as statm:
-        rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     return Resources(
         fds=len(targets),
         udp=len(udp_socket_inodes(pid)),
         eventfds=sum(1 for target in targets if target == "anon_inode:[eventfd]"),
-        threads=len(os.listdir(f"{_proc(pid)}/task")),
-        rss=rss,
+        threads=thread_count(pid),
+        rss=rss_bytes(pid),
     )
 
 

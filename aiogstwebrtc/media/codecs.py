@@ -27,7 +27,6 @@ class Codec:
     bitrate_scale: int = 1
     default_bitrate: int = 1_000_000
     extra_caps: str = ""
-    fmtp: str = ""
 
     def rtp_caps(self, payload_type: int) -> str:
         """Caps of this codec's RTP stream at ``payload_type``."""
@@ -95,7 +94,6 @@ CODECS: dict[str, Codec] = {
             # rtph264pay derives profile-level-id from the stream (42c01f: constrained
             # baseline, level 3.1); pinning a different spelling here fails negotiation.
             extra_caps="packetization-mode=(string)1",
-            fmtp="packetization-mode=1",
         ),
         Codec(
             "opus",

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AudioFrame", "VideoFrame"]
+__all__ = ["AudioFrame", "VideoFrame", "rgb_stride"]
+
+
+def rgb_stride(width: int) -> int:
+    """Bytes per row of a GStreamer ``video/x-raw,format=RGB`` frame ``width`` pixels wide.
+
+    GStreamer pads each row to a multiple of 4 bytes: 3 bytes per pixel, rounded up.
+    """
+    return (width * 3 + 3) & ~3
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..gst import GLib, Gst
 from .codecs import CODECS, Codec
+from .frames import rgb_stride
 
 __all__ = ["AudioSource", "FrameSource", "MediaSource", "VideoSource"]
 
@@ -152,7 +153,7 @@ class FrameSource(VideoSource):
         if appsrc is None:
             self.dropped += 1
             return
-        stride = (self.width * 3 + 3) & ~3
+        stride = rgb_stride(self.width)
         if stride != self.width * 3:
             padded = np.zeros((self.height, stride), dtype=np.uint8)
             padded[:, : self.width * 3] = array.reshape(self.height, -1)

@@ -11,7 +11,15 @@ import pytest
 
 from ..roles.proctools import command, read_until
 
-__all__ = ["CHROMIUM", "WAIT_MS", "browser_page", "command", "demo_state", "read_until"]
+__all__ = [
+    "CHROMIUM",
+    "WAIT_MS",
+    "browser_page",
+    "command",
+    "demo_state",
+    "read_until",
+    "require_chromium",
+]
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 20_000  # any single page condition
@@ -33,13 +41,30 @@ CHROMIUM_ARGS = [
 ]
 
 
+def in_ci() -> bool:
+    """True under ``CI=true`` (GitHub Actions, GitLab CI and most others set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def require_chromium(path: str = CHROMIUM) -> None:
+    """Skip the test when Chromium is missing, with the reason; under ``CI=true`` fail it.
+
+    A CI run must not pass with its browser tests silently skipped.
+    """
+    if os.path.exists(path):
+        return
+    reason = f"{path} is missing (make test-setup installs Debian's chromium)"
+    if in_ci():
+        pytest.fail(f"{reason}; under CI=true the browser tests must run", pytrace=False)
+    pytest.skip(reason)
+
+
 @asynccontextmanager
 async def browser_page(
     *, permissions: bool = True, log: list[str] | None = None
 ) -> AsyncIterator[Any]:
     """A fresh Chromium page (1280x900); console lines and page errors go to ``log``."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (make test-setup installs Debian's chromium)")
+    require_chromium()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:

@@ -14,7 +14,8 @@ from aiogstwebrtc import (
     PeerConnection,
 )
 from aiogstwebrtc.datachannel import MAX_MESSAGE_SIZE
-from tests.helpers import connected_pair, rss_bytes, wire_trickle
+from tests.helpers import connected_pair, wire_trickle
+from tests.leakcheck import rss_bytes
 from tests.reliability.netfilter import impaired
 
 

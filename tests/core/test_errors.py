@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
 from aiogstwebrtc import (
     ClosedError,
     Configuration,
+    DataChannel,
     IceCandidate,
     InvalidSDPError,
     InvalidStateError,
@@ -17,7 +19,7 @@ from aiogstwebrtc import (
     PeerConnection,
     SessionDescription,
 )
-from tests.helpers import connected_pair
+from tests.helpers import connected_pair, wire_trickle
 
 
 async def _offer() -> tuple[PeerConnection, SessionDescription]:
@@ -149,21 +151,47 @@ async def test_handler_errors_are_logged_and_do_not_break_the_peer(
     async def broken_async(*_: object) -> None:
         raise RuntimeError("async user bug")
 
+    def logged(message: str) -> list[logging.LogRecord]:
+        """The records logging a handler's RuntimeError(message), with its traceback."""
+        return [
+            record
+            for record in caplog.records
+            if record.levelno == logging.ERROR
+            and record.exc_info is not None
+            and isinstance(record.exc_info[1], RuntimeError)
+            and str(record.exc_info[1]) == message
+        ]
+
     a = PeerConnection()
     b = PeerConnection()
     try:
-        for pc in (a, b):
+        for pc in (a, b):  # broken handlers first: the ones after them must still run
             pc.on("signalingstatechange", broken)
             pc.on("icecandidate", broken_async)
-        async with connected_pair() as pair:
-            pair.channel.on("message", broken)
-        await a.create_data_channel("x")
+        wire_trickle(a, b)
+        remote: asyncio.Future[DataChannel] = asyncio.get_running_loop().create_future()
+        b.on("datachannel", remote.set_result)
+        channel = await a.create_data_channel("x")
         offer = await a.create_offer()
         await a.set_local_description(offer)
         answer = await b.handle_offer(offer)
         await a.set_remote_description(answer)
+        await channel.wait_open(10)
+        theirs = await asyncio.wait_for(remote, 10)
         await a.wait_for_ice_gathering_complete(10)
-        assert "user bug" in caplog.text
+        assert a.signaling_state == b.signaling_state == "stable"
+        assert logged("user bug") and logged("async user bug")
+        # A broken message handler neither loses the message for the next handler nor
+        # closes the channel.
+        received: asyncio.Queue[str | bytes] = asyncio.Queue()
+        theirs.on("message", broken)
+        theirs.on("message", received.put_nowait)
+        before = len(logged("user bug"))
+        for text in ("first", "second"):
+            channel.send(text)
+            assert await asyncio.wait_for(received.get(), 10) == text
+        assert len(logged("user bug")) == before + 2
+        assert theirs.ready_state == channel.ready_state == "open"
     finally:
         await asyncio.gather(a.close(), b.close())
 

@@ -7,8 +7,14 @@ import threading
 
 import pytest
 
-from aiogstwebrtc.glibloop import ThreadedGLibLoop, acquire_glib_loop, gi_events_context
-from tests.conftest import LOOP_KIND
+from aiogstwebrtc.glibloop import (
+    ThreadedGLibLoop,
+    acquire_glib_loop,
+    deliver,
+    gi_events_context,
+    post,
+)
+from tests.conftest import LOOP_KIND, new_event_loop
 
 
 async def test_call_runs_on_the_glib_thread_and_returns_its_result() -> None:
@@ -109,3 +115,28 @@ async def test_a_stuck_teardown_never_stalls_the_event_loop_and_new_peers_start(
         stop.set()
         await ticking
     assert max(stalls) < 0.05, f"the event loop stalled {max(stalls) * 1000:.0f} ms"
+
+
+async def test_post_runs_the_call_on_the_asyncio_thread_from_any_thread() -> None:
+    loop = asyncio.get_running_loop()
+    ran: asyncio.Future[str] = loop.create_future()
+    posted: list[bool] = []
+
+    def from_elsewhere() -> None:
+        posted.append(post(loop, lambda: ran.set_result(threading.current_thread().name)))
+
+    thread = threading.Thread(target=from_elsewhere, name="a-gstreamer-thread")
+    thread.start()
+    thread.join(5)
+    assert await asyncio.wait_for(ran, 5) == threading.current_thread().name
+    assert posted == [True]
+
+
+def test_post_to_a_closed_loop_drops_the_call_without_raising() -> None:
+    loop = new_event_loop()
+    future = loop.create_future()
+    loop.close()
+    called: list[int] = []
+    assert post(loop, called.append, 1) is False
+    deliver(loop, future, "late")  # the promise path: no error either
+    assert called == [] and not future.done()

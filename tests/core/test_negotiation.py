@@ -5,8 +5,23 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from aiogstwebrtc import Configuration, DataChannel, IceCandidate, PeerConnection
-from tests.helpers import connected_pair
+from aiogstwebrtc import (
+    Configuration,
+    DataChannel,
+    IceCandidate,
+    PeerConnection,
+    SessionDescription,
+)
+from tests.helpers import connected_pair, wire_trickle
+
+
+def split_candidates(description: SessionDescription | None) -> tuple[list[str], set[str]]:
+    """The description's lines without its candidates, and its candidates."""
+    assert description is not None
+    lines = description.sdp.rstrip("\r\n").split("\r\n")
+    candidates = {line for line in lines if line.startswith("a=candidate:")}
+    rest = [line for line in lines if line not in candidates and line != "a=end-of-candidates"]
+    return rest, candidates
 
 
 async def test_trickle_negotiation_and_states() -> None:
@@ -17,7 +32,15 @@ async def test_trickle_negotiation_and_states() -> None:
         assert a.signaling_state == b.signaling_state == "stable"
         assert a.local_description is not None and a.local_description.type == "offer"
         assert b.local_description is not None and b.local_description.type == "answer"
-        assert a.remote_description == b.local_description or a.remote_description is not None
+        # Each side's remote description is the other's local one: the same session (lines
+        # other than candidates), with the candidates trickled so far (some may be in flight).
+        for local, remote in ((b.local_description, a.remote_description),
+                              (a.local_description, b.remote_description)):  # fmt: skip
+            assert remote is not None and remote.type == local.type
+            local_lines, local_candidates = split_candidates(local)
+            remote_lines, remote_candidates = split_candidates(remote)
+            assert remote_lines == local_lines
+            assert remote_candidates and remote_candidates <= local_candidates
         pair.channel.send("ping")
         assert await asyncio.wait_for(pair.remote.recv(), 10) == "ping"
         pair.remote.send("pong")
@@ -137,25 +160,41 @@ async def test_init_data_channel_is_the_seeds_early_control_channel() -> None:
 
 
 async def test_handlers_run_on_the_asyncio_thread() -> None:
-    threads: set[str] = set()
+    # Not iceconnectionstatechange: webrtcbin 1.22 leaves ice-connection-state at "new".
+    events = (
+        "icecandidate",
+        "signalingstatechange",
+        "icegatheringstatechange",
+        "connectionstatechange",
+        "datachannel",
+    )
+    threads: dict[tuple[str, str], set[str]] = {}
     a, b = PeerConnection(), PeerConnection()
+
+    def record(side: str, event: str) -> None:
+        threads.setdefault((side, event), set()).add(threading.current_thread().name)
+
     try:
-        for pc in (a, b):
-            for event in (
-                "icecandidate",
-                "signalingstatechange",
-                "icegatheringstatechange",
-                "connectionstatechange",
-            ):
-                pc.on(event, lambda *_: threads.add(threading.current_thread().name))
-        async with connected_pair() as _:
-            pass
-        await a.create_data_channel("x")
+        for side, pc in (("a", a), ("b", b)):
+            for event in events:
+                pc.on(event, lambda *_, side=side, event=event: record(side, event))
+        wire_trickle(a, b)
+        remote: asyncio.Future[DataChannel] = asyncio.get_running_loop().create_future()
+        b.on("datachannel", remote.set_result)
+        channel = await a.create_data_channel("x")
+        channel.on("open", lambda: record("a", "open"))
         offer = await a.create_offer()
         await a.set_local_description(offer)
-        await b.handle_offer(offer)
-        await a.wait_for_ice_gathering_complete(10)
-        assert threads == {threading.current_thread().name}
+        await a.set_remote_description(await b.handle_offer(offer))
+        await channel.wait_open(10)
+        await asyncio.wait_for(remote, 10)
+        for pc in (a, b):
+            await pc.wait_for_connection_state("connected", timeout=10)
+            await pc.wait_for_ice_gathering_complete(10)
+        expected = {("a", e) for e in events if e != "datachannel"} | {("b", e) for e in events}
+        assert set(threads) == expected | {("a", "open")}  # every event fired ...
+        # ... and every handler ran on this, the asyncio, thread
+        assert set().union(*threads.values()) == {threading.current_thread().name}
     finally:
         await asyncio.gather(a.close(), b.close())
 

@@ -7,7 +7,8 @@ import gc
 
 import pytest
 
-from tests.helpers import connected_pair, fd_count, python_threads, thread_count
+from tests.helpers import connected_pair
+from tests.leakcheck import fd_count, python_threads, thread_count
 
 pytestmark = pytest.mark.slow
 

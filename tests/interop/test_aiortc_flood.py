@@ -10,7 +10,7 @@ import pytest
 from aiogstwebrtc import Configuration, DataChannel, PeerConnection, WebRTCError
 from aiogstwebrtc.datachannel import DEFAULT_RECEIVE_CAP
 from tests.aiortc_peer import aiortc_peer, they_offer, we_offer
-from tests.helpers import rss_bytes
+from tests.leakcheck import rss_bytes
 
 FLOOD = 200 * 1024 * 1024
 #: What a working pair costs beyond the messages kept (aiortc's buffers, SCTP, allocator).

@@ -13,7 +13,9 @@ import pytest
 
 from aiogstwebrtc import PeerConnection
 from aiogstwebrtc.media import AudioSource, RemoteTrack, VideoFrame, VideoSource
-from tests.helpers import connected_pair, rss_bytes, wire_trickle
+from aiogstwebrtc.media.frames import rgb_stride
+from tests.helpers import connected_pair, wire_trickle
+from tests.leakcheck import rss_bytes
 
 
 async def _renegotiate(a: PeerConnection, b: PeerConnection) -> None:
@@ -35,11 +37,14 @@ async def _media_pair(
     return a, b, tracks
 
 
-async def test_numpy_frames_arrive_with_their_size_and_colour() -> None:
-    source = VideoSource.from_frames(320, 240, framerate=30)
+# 322 pixels: RGB rows of 966 bytes that GStreamer pads to 968 (a wrong stride on either
+# side shifts each row by 2 bytes more than the last and mixes the colour channels).
+@pytest.mark.parametrize(("width", "height"), [(320, 240), (322, 240)])
+async def test_numpy_frames_arrive_with_their_size_and_colour(width: int, height: int) -> None:
+    source = VideoSource.from_frames(width, height, framerate=30)
     a, b, tracks = await _media_pair(source)
     colour = np.array([200, 40, 40], dtype=np.uint8)
-    frame = np.broadcast_to(colour, (240, 320, 3)).copy()
+    frame = np.broadcast_to(colour, (height, width, 3)).copy()
 
     async def pump() -> None:
         while True:
@@ -56,7 +61,7 @@ async def test_numpy_frames_arrive_with_their_size_and_colour() -> None:
                 assert isinstance(candidate, VideoFrame)
                 received = candidate
             assert received is not None
-            assert (received.width, received.height) == (320, 240)
+            assert (received.width, received.height) == (width, height)
             mean = received.data.reshape(-1, 3).mean(axis=0)
             assert np.all(np.abs(mean - colour) < 25), mean
         finally:
@@ -221,3 +226,7 @@ async def test_bad_sources_are_refused() -> None:
         assert transceiver.kind == "video"
     finally:
         await pc.close()
+
+
+def test_rgb_rows_are_padded_to_four_bytes() -> None:
+    assert [rgb_stride(width) for width in (1, 2, 4, 320, 322)] == [4, 8, 12, 960, 968]

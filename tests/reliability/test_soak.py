@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import connected_pair, fd_count, python_threads, rss_bytes, thread_count
+from tests.helpers import connected_pair
+from tests.leakcheck import fd_count, python_threads, rss_bytes, thread_count
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

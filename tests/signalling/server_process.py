@@ -30,10 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def rss_kib() -> int:
     """This process's resident set size in KiB (Linux ``/proc``)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    from tests.leakcheck import rss_bytes
+
+    return rss_bytes() // 1024
 
 
 async def _main(kwargs: dict[str, Any]) -> None:

@@ -183,14 +183,23 @@ async def stub_server(handler: StubHandler) -> AsyncIterator[str]:
     """A bare websocket server running ``await handler(ws)`` per connection; yields its URL.
 
     For client tests that need a server misbehaving on purpose (silent, rude, foreign).
+    A handler still running at the end (one that never answers, on purpose) is cancelled
+    and awaited: aiohttp's shutdown only cancels it and returns.
     """
     web = aiohttp.web
+    running: set[asyncio.Task[Any]] = set()
 
     async def serve(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await handler(ws)
-        return ws
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        try:
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await handler(ws)
+            return ws
+        finally:
+            running.discard(task)
 
     app = web.Application()
     app.router.add_get("/", serve)
@@ -201,6 +210,9 @@ async def stub_server(handler: StubHandler) -> AsyncIterator[str]:
     try:
         yield f"ws://127.0.0.1:{runner.addresses[0][1]}/"
     finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         await runner.cleanup()
 
 
