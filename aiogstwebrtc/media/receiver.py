@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ClosedError, WebRTCError
 from ..events import EventEmitter
-from ..glibloop import resolve_future
+from ..glibloop import post, resolve_future
 from ..gst import GLib, Gst, iterate
 from .codecs import Codec, codec_by_encoding
 from .framebuffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES, FrameBuffer
-from .frames import AudioFrame, VideoFrame
+from .frames import AudioFrame, VideoFrame, rgb_stride
 
 if TYPE_CHECKING:
     from ..glibloop import GLibLoop
@@ -101,7 +101,6 @@ class RemoteTrack:
         self._pipeline: Gst.Bin | None = None
         self._tee: Gst.Element | None = None
         self._python_branch: Gst.Bin | None = None
-        self._branches: list[Gst.Bin] = []
         self._handler_ids: list[tuple[Any, int]] = []
 
     # --- built on GStreamer's thread when webrtcbin adds the pad ----------------------------
@@ -123,7 +122,6 @@ class RemoteTrack:
         bin_.sync_state_with_parent()
         self._pipeline = bin_  # branches live inside the track's own bin, beside the tee
         self._tee = bin_.get_by_name("encoded")
-        self._branches.append(bin_)
 
     # --- events ------------------------------------------------------------------------------
 
@@ -190,7 +188,6 @@ class RemoteTrack:
         appsink = branch.get_by_name("frames")
         self._handler_ids.append((appsink, appsink.connect("new-sample", self._gst_on_sample)))
         self._python_branch = branch
-        self._branches.append(branch)
 
     def _gst_on_sample(self, appsink: Gst.Element) -> Gst.FlowReturn:
         """Streaming thread: into the bounded buffer (the oldest may go); asyncio woken once."""
@@ -201,10 +198,7 @@ class RemoteTrack:
 
     def _gst_wake(self) -> None:
         """Any thread: schedule :meth:`_on_frames` (called at most once per batch)."""
-        try:
-            self._loop.call_soon_threadsafe(self._on_frames)
-        except RuntimeError:
-            log.debug("asyncio loop closed; decoded frames are not delivered")
+        post(self._loop, self._on_frames)
 
     def _on_frames(self) -> None:
         """asyncio thread: frames are waiting; wake every receiver, each takes its own."""
@@ -228,7 +222,7 @@ class RemoteTrack:
         if self.kind == "video":
             width = structure.get_value("width")
             height = structure.get_value("height")
-            stride = (width * 3 + 3) & ~3
+            stride = rgb_stride(width)
             rows = data[: stride * height].reshape(height, stride)
             return VideoFrame(rows[:, : width * 3].reshape(height, width, 3), pts)
         channels = structure.get_value("channels")
@@ -250,7 +244,7 @@ class RemoteTrack:
         def attach() -> None:
             if self._tee is None or self._pipeline is None:
                 raise ClosedError("the peer connection is closed")
-            self._branches.append(_link_branch(self._pipeline, self._tee, description))
+            _link_branch(self._pipeline, self._tee, description)
 
         await self._glib.call(attach)
 
@@ -276,10 +270,7 @@ class RemoteTrack:
         def on_file_event(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
             event = info.get_event()
             if event is not None and event.type == Gst.EventType.EOS:
-                try:
-                    self._loop.call_soon_threadsafe(resolve_future, finished)
-                except RuntimeError:
-                    pass
+                post(self._loop, resolve_future, finished)
             return Gst.PadProbeReturn.OK
 
         def start() -> None:
@@ -356,7 +347,6 @@ class RemoteTrack:
         self._tee = None
         self._pipeline = None
         self._python_branch = None
-        self._branches.clear()
 
     def __repr__(self) -> str:
         return f"<RemoteTrack {self.kind} {self.encoding_name} id={self.id}>"
