@@ -91,7 +91,7 @@ def trim_free_memory(now: float | None = None) -> bool:
         return False
     now = time.monotonic() if now is None else now
     with _lock:
-        if now - _last < MIN_INTERVAL:
+        if 0 <= now - _last < MIN_INTERVAL:  # a time before the last: trim anyway
             return False
         _last = now
     started = time.perf_counter()
