@@ -32,8 +32,7 @@ def build_sender_bin(
     codec = source.codec
     pt = codec.default_payload_type
     description = (
-        f"{source.raw_description()} ! queue max-size-buffers=3 leaky=downstream ! "
-        f"{codec.encoder_description(source.bitrate)} ! {codec.payloader} pt={pt} ! "
+        f"{source.encoded_description()} ! {codec.payloader} pt={pt} ! "
         f'capsfilter name=rtpcaps caps="{codec.rtp_caps(pt)}"'
     )
     try:

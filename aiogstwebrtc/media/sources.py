@@ -42,6 +42,16 @@ class MediaSource:
         """The pipeline fragment up to raw media in the encoder's format."""
         raise NotImplementedError
 
+    def encoded_description(self) -> str:
+        """The pipeline fragment up to this source's encoded stream, ready for the payloader.
+
+        One per sender, or one shared by all viewers of a :class:`Broadcast`.
+        """
+        return (
+            f"{self.raw_description()} ! queue max-size-buffers=3 leaky=downstream ! "
+            f"{self.codec.encoder_description(self.bitrate)}"
+        )
+
     def _attach(self, bin_: Gst.Bin) -> None:
         """Called on the GLib thread once the sending bin is in the running pipeline.
 
