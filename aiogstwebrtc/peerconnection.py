@@ -89,9 +89,7 @@ class PeerConnection:
         self._events = _PeerEvents()
         self._start_task: asyncio.Future[None] | None = None
         self._close_task: asyncio.Future[None] | None = None
-        pipeline = PeerPipeline(
-            self._config, strategy or get_strategy(self._config.strategy), self._on_liveness
-        )
+        pipeline = PeerPipeline(self._config, strategy or get_strategy(self._config.strategy))
         self._pipeline = pipeline
         self._states = PeerStates(self._events)
         self._channels = PeerChannels(pipeline, self._events)
@@ -101,7 +99,6 @@ class PeerConnection:
         self._negotiator = Negotiator(
             pipeline, self._states, self._channels, self._media, self._events
         )
-        self._bridge = EventBridge(pipeline, self._negotiator, self._channels, self._media, self)
 
     # --- context manager ---------------------------------------------------------------------
 
@@ -389,7 +386,9 @@ class PeerConnection:
     async def _start(self) -> None:
         self._pipeline.acquire()
         exits.add(self)
-        await self._pipeline.start(self._bridge.wire)
+        # Held only by the handlers it connects (until teardown): no cycle through the peer.
+        bridge = EventBridge(self._pipeline, self._negotiator, self._channels, self._media, self)
+        await self._pipeline.start(bridge.wire, self._on_liveness)
         if self._config.init_data_channel:
             await self._channels.create(
                 "control", "application/data-channel, ordered=(boolean)true"

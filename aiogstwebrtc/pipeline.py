@@ -70,12 +70,7 @@ class PeerPipeline:
     block (waits are bounded, a stuck GLib thread is abandoned).
     """
 
-    def __init__(
-        self,
-        configuration: Configuration,
-        strategy: Strategy,
-        on_liveness: Callable[[str | None], None],
-    ) -> None:
+    def __init__(self, configuration: Configuration, strategy: Strategy) -> None:
         """Nothing starts here: :meth:`acquire`, then :meth:`start`."""
         self.config = configuration
         self.strategy = strategy
@@ -87,14 +82,16 @@ class PeerPipeline:
         self.pending = PendingPromises()
         self.certificate: Certificate | None = None
         self.liveness: LivenessMonitor | None = None
-        self._on_liveness = on_liveness
         self._parts: list[PipelinePart] = []
         self._handler_ids: list[tuple[GObject.Object, int]] = []
         self._sctp_association_id: int | None = None
         self._sctp_encoders: list[Gst.Element] = []
 
     def add_part(self, part: PipelinePart) -> None:
-        """Detach and release ``part`` at teardown, in the order the parts were added."""
+        """Detach and release ``part`` at teardown, in the order the parts were added.
+
+        Teardown then forgets it: no reference cycle is left for the garbage collector.
+        """
         self._parts.append(part)
 
     # --- start -------------------------------------------------------------------------------
@@ -108,17 +105,22 @@ class PeerPipeline:
         self.glib = acquire_glib_loop(loop)
         self._sctp_association_id = SctpAssociationIds.acquire()
 
-    async def start(self, wire: Callable[[PeerPipeline], None]) -> None:
+    async def start(
+        self,
+        wire: Callable[[PeerPipeline], None],
+        on_liveness: Callable[[str | None], None],
+    ) -> None:
         """Build the pipeline and bring it to PLAYING (bounded); on failure stop it again.
 
         ``wire(self)`` runs on the GLib thread once webrtcbin exists and before PLAYING: it
         connects the handlers (with :meth:`connect`) so that no early signal is missed.
+        ``on_liveness`` gets the liveness monitor's verdicts until :meth:`begin_close`.
         """
         glib = self.require_glib()
         if self.config.certificate == "ecdsa":
             self.certificate = process_certificate(self.config.certificate_validity)
         if self.config.dead_peer_timeout is not None:
-            self.liveness = LivenessMonitor(self.config.dead_peer_timeout, glib, self._on_liveness)
+            self.liveness = LivenessMonitor(self.config.dead_peer_timeout, glib, on_liveness)
         try:
             await asyncio.wait_for(glib.call(self._build, wire), _START_TIMEOUT)
         except BaseException:
@@ -316,6 +318,7 @@ class PeerPipeline:
             self.liveness.detach()
         for part in self._parts:
             part.release()
+        self._parts.clear()  # they hold this object: no cycle left for the collector
         self._sctp_encoders.clear()
         self.pipeline = None
         self.webrtc = None
