@@ -46,10 +46,10 @@ def _patch_pacing(milliseconds: int | None) -> Callable[[], None]:
     """Ta at ``milliseconds``; None: 5 ms while at most AUTO_PACING_LIMIT peers live, else 20."""
 
     def patch() -> None:
-        from aiogstwebrtc import peerconnection
+        from aiogstwebrtc import pipeline
         from aiogstwebrtc.gst import SctpAssociationIds, read_ice_agent
 
-        module: Any = peerconnection
+        module: Any = pipeline
         original = module.configure_ice_agent
 
         def configure(webrtcbin: Any, *args: Any, **kwargs: Any) -> None:
@@ -75,10 +75,10 @@ def _patch_vp8threads1() -> None:
 
 
 def _patch_busfilter() -> None:
-    from aiogstwebrtc.peerconnection import PeerConnection
+    from aiogstwebrtc.pipeline import PeerPipeline
 
-    cls: Any = PeerConnection
-    original = cls._connect
+    cls: Any = PeerPipeline
+    original = cls.connect
 
     def connect(self: Any, gst_object: Any, signal: str, handler: Callable[..., Any]) -> None:
         if signal != "sync-message":
@@ -87,21 +87,21 @@ def _patch_busfilter() -> None:
         for detail in ("error", "warning", "latency"):
             original(self, gst_object, f"sync-message::{detail}", handler)
 
-    cls._connect = connect
+    cls.connect = connect
 
 
 def _patch_latency() -> None:
+    from aiogstwebrtc.bridge import EventBridge
     from aiogstwebrtc.gst import Gst
-    from aiogstwebrtc.peerconnection import PeerConnection
 
-    cls: Any = PeerConnection
+    cls: Any = EventBridge
     original = cls._gst_on_bus_message
 
     def on_message(self: Any, bus: Any, message: Any) -> None:
         if message.type != Gst.MessageType.LATENCY:
             original(self, bus, message)
             return
-        glib, pipeline = self._glib, self._pipeline
+        glib, pipeline = self._pipeline.glib, self._pipeline.pipeline
         if glib is None or pipeline is None or getattr(self, "_latency_pending", False):
             return
         self._latency_pending = True
@@ -144,10 +144,10 @@ def _patch_rxcoalesce() -> None:
 
 
 def _patch_dtlsprime() -> None:
-    from aiogstwebrtc import gst, peerconnection
+    from aiogstwebrtc import gst, pipeline
     from aiogstwebrtc.gst import Gst
 
-    modules: list[Any] = [gst, peerconnection]
+    modules: list[Any] = [gst, pipeline]
     original = gst.ensure_init
     started = threading.Event()
 

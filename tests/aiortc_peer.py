@@ -40,7 +40,7 @@ async def we_offer(ours: PeerConnection, theirs: RTCPeerConnection, *, trickle: 
             parsed.sdpMLineIndex = candidate.sdp_mline_index
             await theirs.addIceCandidate(parsed)
 
-        for candidate in ours._local_candidates:  # gathered before the handler existed
+        for candidate in ours._negotiator.local_candidates:  # gathered before the handler existed
             pending.append(asyncio.ensure_future(add(candidate)))
         ours.on("icecandidate", add)
         await theirs.setRemoteDescription(to_aiortc(offer))

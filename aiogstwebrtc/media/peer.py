@@ -1,18 +1,16 @@
-"""The media half of :class:`~aiogstwebrtc.PeerConnection`: tracks, transceivers, remote tracks.
+"""The media part of :class:`~aiogstwebrtc.PeerConnection`: tracks, transceivers, remote tracks.
 
-A mixin: :class:`PeerConnection` provides the state and helpers declared at the top.
+:class:`PeerMedia` works on the :class:`~aiogstwebrtc.pipeline.PeerPipeline` it is given;
+the peer connection starts it before calling in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidStateError, WebRTCError
 from ..events import EventEmitter
-from ..glibloop import GLibLoop
 from ..gst import Gst
 from ..sdp import SessionDescription
 from ..tracing import trace
@@ -21,38 +19,30 @@ from .receiver import RemoteTrack
 from .sender import DIRECTIONS, RtpSender, Transceiver, build_sender_bin
 from .sources import MediaSource
 
+if TYPE_CHECKING:
+    from ..pipeline import PeerPipeline
+
 __all__ = ["PeerMedia"]
 
 log = logging.getLogger(__name__)
 
 
 class PeerMedia:
-    """``add_track``, ``add_transceiver``, ``remove_track`` and the ``track`` event."""
+    """``add_track``, ``add_transceiver``, ``remove_track`` and the ``track`` event.
 
-    # Provided by PeerConnection.
-    _senders: list[RtpSender]
-    _transceivers: list[Transceiver]
-    _tracks: list[RemoteTrack]
-    _tracks_built: list[RemoteTrack]
-    _negotiable: int
-    _events: EventEmitter
-    _closed: bool
-    _loop: asyncio.AbstractEventLoop | None
-    _glib: GLibLoop | None
-    _pipeline: Gst.Pipeline | None
-    _remote_description: SessionDescription | None
+    A :class:`~aiogstwebrtc.pipeline.PipelinePart`: its tracks are detached and its senders
+    and transceivers released at teardown.
+    """
 
-    async def _ensure_started(self) -> None:
-        raise NotImplementedError
-
-    def _require_webrtc(self) -> Gst.Element:
-        raise NotImplementedError
-
-    def _require_glib(self) -> GLibLoop:
-        raise NotImplementedError
-
-    def _post(self, fn: Callable[..., Any], *args: Any) -> None:
-        raise NotImplementedError
+    def __init__(self, pipeline: PeerPipeline, events: EventEmitter) -> None:
+        """The media of the peer connection running ``pipeline``, announced on ``events``."""
+        self._pipeline = pipeline
+        self._events = events
+        self._senders: list[RtpSender] = []
+        self._transceivers: list[Transceiver] = []
+        self._tracks: list[RemoteTrack] = []
+        self._tracks_built: list[RemoteTrack] = []  # appended on GStreamer threads
+        self.negotiable = 0  # m-lines added here: negotiation-needed means something
 
     @property
     def transceivers(self) -> list[Transceiver]:
@@ -64,18 +54,35 @@ class PeerMedia:
         """The remote tracks received so far."""
         return list(self._tracks)
 
-    async def add_track(self, source: MediaSource) -> RtpSender:
-        """Send ``source`` (a :class:`VideoSource` or :class:`AudioSource`) to the peer.
+    # --- checks, before the peer connection starts -------------------------------------------
 
-        On a connected peer this fires ``negotiationneeded``: renegotiate to bring it up.
-        """
+    def check_source(self, source: MediaSource) -> None:
+        """``TypeError`` or :class:`InvalidStateError` unless :meth:`add_track` can send it."""
         if not isinstance(source, MediaSource):
             raise TypeError("add_track needs a VideoSource or AudioSource")
         if any(sender.source is source for sender in self._senders if sender.active):
             raise InvalidStateError("this source is already being sent")
-        await self._ensure_started()
-        webrtc, pipeline = self._require_webrtc(), self._pipeline
-        glib = self._require_glib()
+
+    @staticmethod
+    def check_transceiver(kind: str, direction: str) -> None:
+        """``ValueError`` unless :meth:`add_transceiver` takes ``kind`` and ``direction``."""
+        if kind not in ("audio", "video"):
+            raise ValueError("kind must be 'audio' or 'video'")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
+
+    def is_sending(self, sender: RtpSender) -> bool:
+        """Whether ``sender`` still sends; ``ValueError`` if it is not this peer's."""
+        if sender not in self._senders:
+            raise ValueError("this sender does not belong to this peer connection")
+        return sender.active
+
+    # --- on the started pipeline -------------------------------------------------------------
+
+    async def add_track(self, source: MediaSource) -> RtpSender:
+        """Send ``source`` (checked by :meth:`check_source`) to the peer."""
+        webrtc, pipeline = self._pipeline.require_webrtc(), self._pipeline.pipeline
+        glib = self._pipeline.require_glib()
 
         def build() -> RtpSender:
             bin_, pad = build_sender_bin(pipeline, webrtc, source)
@@ -86,27 +93,19 @@ class PeerMedia:
             transceiver.sender = sender
             return sender
 
-        self._negotiable += 1  # before webrtcbin can announce negotiation-needed
+        self.negotiable += 1  # before webrtcbin can announce negotiation-needed
         try:
             sender = await glib.call(build)
         except BaseException:
-            self._negotiable -= 1
+            self.negotiable -= 1
             raise
         self._senders.append(sender)
         self._transceivers.append(sender.transceiver)
         return sender
 
-    async def add_transceiver(self, kind: str, direction: str = "sendrecv") -> Transceiver:
-        """Add an m-line of ``kind`` (``audio``/``video``) in ``direction`` without a source.
-
-        ``recvonly`` asks the remote peer to send us that kind of media.
-        """
-        if kind not in ("audio", "video"):
-            raise ValueError("kind must be 'audio' or 'video'")
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
-        await self._ensure_started()
-        webrtc = self._require_webrtc()
+    async def add_transceiver(self, kind: str, direction: str) -> Transceiver:
+        """Add an m-line of ``kind`` in ``direction`` (checked by :meth:`check_transceiver`)."""
+        webrtc = self._pipeline.require_webrtc()
         caps_text = ";".join(
             codec.rtp_caps(codec.default_payload_type)
             for codec in CODECS.values()
@@ -120,37 +119,34 @@ class PeerMedia:
                 raise WebRTCError(f"webrtcbin refused a {kind} transceiver")
             return Transceiver(kind, gst_transceiver, direction)
 
-        self._negotiable += 1
+        self.negotiable += 1
         try:
-            transceiver = await self._require_glib().call(add)
+            transceiver: Transceiver = await self._pipeline.call(add)
         except BaseException:
-            self._negotiable -= 1
+            self.negotiable -= 1
             raise
         self._transceivers.append(transceiver)
         return transceiver
 
     async def remove_track(self, sender: RtpSender) -> None:
-        """Stop sending ``sender``'s source; its m-line becomes ``recvonly``.
-
-        Fires ``negotiationneeded``: renegotiate to tell the peer.
-        """
-        if sender not in self._senders:
-            raise ValueError("this sender does not belong to this peer connection")
-        if not sender.active:
-            return
-        await self._ensure_started()
-        webrtc, pipeline = self._require_webrtc(), self._pipeline
+        """Stop sending ``sender``'s source; its m-line becomes ``recvonly``."""
+        webrtc, pipeline = self._pipeline.require_webrtc(), self._pipeline.pipeline
 
         def remove() -> None:
             sender._remove(pipeline, webrtc)
             sender.transceiver._set_direction("recvonly")
 
-        await self._require_glib().call(remove)
+        await self._pipeline.call(remove)
         self._events.emit("negotiationneeded")
 
-    async def _after_remote_description(self, description: SessionDescription) -> None:
+    async def refresh_transceivers(self) -> None:
+        """After a description is applied: read the mids webrtcbin assigned."""
+        if self._transceivers:
+            await self._pipeline.call(self._refresh_transceivers)
+
+    async def after_remote_description(self, description: SessionDescription) -> None:
         """Fit our senders to the remote offer's payload types; end tracks it stopped."""
-        glib = self._require_glib()
+        glib = self._pipeline.require_glib()
         if self._transceivers:
             await glib.call(self._refresh_transceivers)
         if description.type == "offer":
@@ -203,12 +199,20 @@ class PeerMedia:
         for transceiver in self._transceivers:
             transceiver._refresh()
 
-    def _gst_on_pad_added(self, _webrtc: Gst.Element, pad: Gst.Pad) -> None:
+    def end_tracks(self, *, all_built: bool = False) -> None:
+        """asyncio thread: end the remote tracks (``all_built``: also those not yet posted)."""
+        for track in self._tracks_built if all_built else self._tracks:
+            track._end()
+
+    # --- GStreamer threads -> asyncio --------------------------------------------------------
+
+    def track_from_pad(self, pad: Gst.Pad) -> RemoteTrack | None:
+        """Streaming thread: a remote track for webrtcbin's new source pad, linked at once."""
         if pad.get_direction() != Gst.PadDirection.SRC:
-            return
-        loop, glib, pipeline = self._loop, self._glib, self._pipeline
+            return None
+        loop, glib, pipeline = self._pipeline.loop, self._pipeline.glib, self._pipeline.pipeline
         if loop is None or glib is None or pipeline is None:
-            return
+            return None
         caps = pad.get_current_caps() or pad.query_caps(None)
         structure = caps.get_structure(0)
         kind = structure.get_string("media") or "video"
@@ -221,10 +225,29 @@ class PeerMedia:
         track.mid = mid
         track._build(pipeline, pad)  # linked before returning: no data is lost
         self._tracks_built.append(track)
-        self._post(self._on_remote_track, track)
+        return track
 
-    def _on_remote_track(self, track: RemoteTrack) -> None:
-        if self._closed:
+    def on_remote_track(self, track: RemoteTrack) -> None:
+        """asyncio thread: announce ``track``."""
+        if self._pipeline.closed:
             return
         self._tracks.append(track)
         self._events.emit("track", track)
+
+    # --- PipelinePart (GLib thread) ----------------------------------------------------------
+
+    def detach(self) -> None:
+        """Detach the remote tracks and the senders' sources from GStreamer."""
+        for track in self._tracks_built:
+            track._detach()
+        for sender in self._senders:
+            source_detach = getattr(sender.source, "_detach", None)
+            if source_detach is not None:
+                source_detach()
+
+    def release(self) -> None:
+        """Drop the senders' and transceivers' references to GStreamer objects."""
+        for sender in self._senders:
+            sender._release()
+        for transceiver in self._transceivers:
+            transceiver._release()

@@ -34,7 +34,7 @@ async def test_a_short_lived_certificate_is_replaced_for_new_connections() -> No
         started = datetime.datetime.now(datetime.UTC)
         old = _fingerprint(first.offerer)
         assert _fingerprint(first.answerer) == old  # shared while young
-        certificate = first.offerer._certificate
+        certificate = first.offerer._pipeline.certificate
         assert certificate is not None and certificate.fingerprint == old
         parsed = x509.load_pem_x509_certificate(certificate.pem.encode())
         assert parsed.fingerprint(hashes.SHA256()).hex().upper() == old.replace(":", "")
@@ -49,19 +49,19 @@ async def test_a_short_lived_certificate_is_replaced_for_new_connections() -> No
             assert _fingerprint(second.answerer) == new
             await _round_trip(second)  # DTLS accepted the new certificate and its fingerprint
             await _round_trip(first)  # the older connection keeps its certificate and works
-            assert first.offerer._certificate is certificate
+            assert first.offerer._pipeline.certificate is certificate
 
 
 async def test_the_default_validity_is_thirty_days_and_is_kept() -> None:
     async with connected_pair() as pair:
-        certificate = pair.offerer._certificate
+        certificate = pair.offerer._pipeline.certificate
         assert certificate is not None
         parsed = x509.load_pem_x509_certificate(certificate.pem.encode())
         lifetime = parsed.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
         assert datetime.timedelta(days=29) < lifetime <= datetime.timedelta(days=30, seconds=1)
         await _round_trip(pair)
     async with connected_pair() as later:
-        assert later.offerer._certificate is certificate  # not renewed within 15 days
+        assert later.offerer._pipeline.certificate is certificate  # not renewed within 15 days
 
 
 @pytest.mark.parametrize("validity", [0, -1.0])

@@ -94,7 +94,7 @@ async def test_a_stuck_teardown_never_stalls_the_event_loop_and_new_peers_start(
 
     pc = PeerConnection()
     await pc.create_data_channel("stuck")
-    glib = pc._glib
+    glib = pc._pipeline.glib
     assert glib is not None
     ticking = asyncio.ensure_future(ticker())
     try:

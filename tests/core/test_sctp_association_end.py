@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from aiogstwebrtc.bridge import _is_sctp_association_end
 from aiogstwebrtc.gst import GLib, Gst, ensure_init
-from aiogstwebrtc.peerconnection import _is_sctp_association_end
 
 
 def error_from(factory: str, debug: str) -> tuple[Gst.Message, str | None]:

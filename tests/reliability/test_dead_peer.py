@@ -68,7 +68,7 @@ async def test_an_idle_live_peer_stays_connected() -> None:
         await asyncio.sleep(5)  # idle on purpose: 2.5 timeouts without user traffic
         assert pair.offerer.connection_state == "connected"
         assert seen == []
-        monitor = pair.offerer._liveness
+        monitor = pair.offerer._pipeline.liveness
         assert monitor is not None and monitor.keepalives_sent > 0
         pair.channel.send("still here")
         assert await asyncio.wait_for(pair.remote.recv(), 5) == "still here"

@@ -1,0 +1,233 @@
+"""The negotiation steps of one peer connection: descriptions and ICE candidates.
+
+:class:`Negotiator` checks each description (state rules, our remote checks), hands it to
+webrtcbin through the :class:`~aiogstwebrtc.pipeline.PeerPipeline`, keeps what was applied,
+and then lets the parts that depend on it follow (SCTP noted, media fitted, queued remote
+candidates applied). Local candidates come back here from webrtcbin's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from .certificate import with_fingerprint
+from .channels import PeerChannels
+from .errors import ClosedError, InvalidSDPError, InvalidStateError
+from .events import EventEmitter
+from .media.peer import PeerMedia
+from .negotiation import (
+    LOCAL_ALLOWED,
+    REMOTE_ALLOWED,
+    description_extractor,
+    no_reply,
+    to_gst_description,
+)
+from .pipeline import PeerPipeline
+from .remote_checks import check_remote_description
+from .sdp import IceCandidate, SessionDescription, with_candidates
+from .states import PeerStates
+
+__all__ = ["Negotiator", "as_description"]
+
+log = logging.getLogger(__name__)
+
+
+def as_description(description: SessionDescription | Mapping[str, Any]) -> SessionDescription:
+    """``description`` as a :class:`SessionDescription` (a dict ``{"type", "sdp"}`` is parsed)."""
+    if isinstance(description, SessionDescription):
+        return description
+    if isinstance(description, Mapping):
+        return SessionDescription.from_dict(description)
+    raise InvalidSDPError(
+        f"expected a SessionDescription or a dict, not {type(description).__name__}"
+    )
+
+
+class Negotiator:
+    """Offer, answer, local and remote descriptions, and the candidates of both sides."""
+
+    def __init__(
+        self,
+        pipeline: PeerPipeline,
+        states: PeerStates,
+        channels: PeerChannels,
+        media: PeerMedia,
+        events: EventEmitter,
+    ) -> None:
+        """The steps run on ``pipeline``; the parts that follow a description are given."""
+        self._pipeline = pipeline
+        self._states = states
+        self._channels = channels
+        self._media = media
+        self._events = events
+        self.local: SessionDescription | None = None
+        self.remote: SessionDescription | None = None
+        self.local_candidates: list[IceCandidate] = []
+        self._remote_candidates: list[IceCandidate] = []
+        self._queued_candidates: list[IceCandidate] = []
+        self._end_of_candidates_sent = False
+
+    # --- descriptions ------------------------------------------------------------------------
+
+    @property
+    def local_description(self) -> SessionDescription | None:
+        """The local description with the candidates gathered so far (as in browsers)."""
+        description = self.local
+        if description is None:
+            return None
+        complete = self._states.ice_gathering_state == "complete"
+        sdp = with_candidates(description.sdp, self.local_candidates, complete)
+        return SessionDescription(description.type, sdp)
+
+    @property
+    def remote_description(self) -> SessionDescription | None:
+        """The remote description, with the remote candidates added since."""
+        description = self.remote
+        if description is None:
+            return None
+        sdp = with_candidates(description.sdp, self._remote_candidates, False)
+        return SessionDescription(description.type, sdp)
+
+    async def create_offer(self) -> SessionDescription:
+        """webrtcbin's offer, with our certificate's fingerprint."""
+        self._require_state("create_offer", ("stable", "have-local-offer"))
+        sdp = await self._run("create-offer", None, extract=description_extractor("offer"))
+        return SessionDescription("offer", self._own_fingerprint(sdp))
+
+    async def create_answer(self) -> SessionDescription:
+        """webrtcbin's answer to the remote offer, with our certificate's fingerprint."""
+        self._require_state("create_answer", ("have-remote-offer", "have-local-pranswer"))
+        sdp = await self._run("create-answer", None, extract=description_extractor("answer"))
+        return SessionDescription("answer", self._own_fingerprint(sdp))
+
+    async def set_local_description(
+        self, description: SessionDescription | Mapping[str, Any] | None
+    ) -> None:
+        """Apply a local offer or answer (created now when ``description`` is None)."""
+        if description is None:
+            if self._states.signaling_state in ("have-remote-offer", "have-local-pranswer"):
+                description = await self.create_answer()
+            else:
+                description = await self.create_offer()
+        description = as_description(description)
+        self._require_state(
+            f"set_local_description({description.type})", LOCAL_ALLOWED[description.type]
+        )
+        self._pipeline.require_webrtc()
+        await self._run("set-local-description", to_gst_description(description), extract=no_reply)
+        self.local = description if description.type != "rollback" else None
+        self._channels.note_sctp(description)
+        await self._media.refresh_transceivers()
+
+    async def set_remote_description(
+        self, description: SessionDescription | Mapping[str, Any]
+    ) -> None:
+        """Apply the remote offer or answer, then the ICE candidates queued before it."""
+        description = as_description(description)
+        self._require_state(
+            f"set_remote_description({description.type})", REMOTE_ALLOWED[description.type]
+        )
+        if description.type in ("offer", "answer", "pranswer") and not description.media:
+            raise InvalidSDPError("the remote description has no media sections")
+        check_remote_description(description)
+        self._pipeline.require_webrtc()
+        if any(section.kind == "application" for section in description.media):
+            await self._channels.ensure_keepalive_channel()
+        gst_description = to_gst_description(description)
+        await self._run("set-remote-description", gst_description, extract=no_reply)
+        if description.type == "rollback":
+            self.remote = None
+            return
+        self.remote = description
+        self._channels.note_sctp(description)
+        await self._media.after_remote_description(description)
+        queued, self._queued_candidates = self._queued_candidates, []
+        for candidate in queued:
+            try:
+                await self._apply_candidate(candidate)
+            except InvalidSDPError as exc:
+                log.warning("dropped a remote ICE candidate queued early: %s", exc)
+
+    # --- remote candidates -------------------------------------------------------------------
+
+    async def add_remote_candidate(self, candidate: IceCandidate) -> None:
+        """Apply ``candidate``, or queue it until the remote description is set."""
+        if self.remote is None:
+            self._queued_candidates.append(candidate)
+            return
+        await self._apply_candidate(candidate)
+
+    async def _apply_candidate(self, candidate: IceCandidate) -> None:
+        assert self.remote is not None
+        sections = self.remote.media
+        index = candidate.sdp_mline_index
+        if candidate.sdp_mid is not None:
+            by_mid = [section.index for section in sections if section.mid == candidate.sdp_mid]
+            if by_mid:
+                index = by_mid[0]
+            elif index is None:
+                raise InvalidSDPError(f"ICE candidate for unknown sdpMid {candidate.sdp_mid!r}")
+        if index is None or index >= len(sections):
+            raise InvalidSDPError(
+                f"ICE candidate for m-line {index}, but the remote description has "
+                f"{len(sections)} m-line(s)"
+            )
+        webrtc = self._pipeline.require_webrtc()
+        await self._pipeline.call(webrtc.emit, "add-ice-candidate", index, candidate.candidate)
+        self._remote_candidates.append(candidate)
+
+    # --- local candidates (asyncio thread, posted from webrtcbin's) -------------------------
+
+    def on_local_candidate(self, mline: int, text: str) -> None:
+        """webrtcbin gathered a candidate for m-line ``mline``: the ``icecandidate`` event."""
+        if self._pipeline.closed:
+            return
+        mid = None
+        if self.local is not None:
+            sections = self.local.media
+            if mline < len(sections):
+                mid = sections[mline].mid
+        try:
+            candidate = IceCandidate(text, mline, mid)
+        except InvalidSDPError:
+            log.warning("webrtcbin produced an unusable candidate %r", text)
+            return
+        if candidate.is_end_of_candidates:
+            # GStreamer 1.26 marks the end of gathering with an empty candidate; 1.22 does
+            # not. Either way the one ``None`` comes from ice-gathering-state ``complete``.
+            log.debug("webrtcbin's end-of-candidates marker on m-line %d", mline)
+            self.maybe_end_candidates()
+            return
+        self.local_candidates.append(candidate)
+        self._end_of_candidates_sent = False
+        self._events.emit("icecandidate", candidate)
+
+    def maybe_end_candidates(self) -> None:
+        """Emit the one ``icecandidate`` ``None`` once gathering is complete."""
+        if self._states.ice_gathering_state == "complete" and not self._end_of_candidates_sent:
+            self._end_of_candidates_sent = True
+            self._events.emit("icecandidate", None)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _run(self, name: str, *args: Any, extract: Any) -> Any:
+        return await self._pipeline.run(name, args, extract, lambda: self._states.signaling_state)
+
+    def _own_fingerprint(self, sdp: str) -> str:
+        """Put our certificate's real fingerprint into a description webrtcbin made."""
+        certificate = self._pipeline.certificate
+        if certificate is None:
+            return sdp
+        return with_fingerprint(sdp, certificate)
+
+    def _require_state(self, operation: str, allowed: tuple[str, ...]) -> None:
+        if self._pipeline.closed:
+            raise ClosedError("the peer connection is closed")
+        state = self._states.signaling_state
+        if state not in allowed:
+            raise InvalidStateError(
+                f"{operation} is not allowed in signaling state {state!r} "
+                f"(allowed: {', '.join(allowed)})"
+            )
