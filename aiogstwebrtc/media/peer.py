@@ -241,9 +241,7 @@ class PeerMedia:
         for track in self._tracks_built:
             track._detach()
         for sender in self._senders:
-            source_detach = getattr(sender.source, "_detach", None)
-            if source_detach is not None:
-                source_detach()
+            sender._detach_source()
 
     def release(self) -> None:
         """Drop the senders' and transceivers' references to GStreamer objects."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ClosedError
+from ..errors import ClosedError, InvalidStateError
 from ..gst import GLib, Gst, GstWebRTC
 from .codecs import Codec
 from .sources import MediaSource
@@ -49,8 +49,16 @@ def build_sender_bin(
     pad = webrtc.request_pad_simple("sink_%u")
     if pad is None or bin_.get_static_pad("src").link(pad) != Gst.PadLinkReturn.OK:
         pipeline.remove(bin_)
+        if pad is not None:
+            webrtc.release_request_pad(pad)
         raise ValueError("webrtcbin refused a new sending pad")
-    source._attach(bin_)
+    try:
+        source._attach(bin_)
+    except BaseException:
+        bin_.get_static_pad("src").unlink(pad)
+        webrtc.release_request_pad(pad)
+        pipeline.remove(bin_)
+        raise
     bin_.sync_state_with_parent()
     return bin_, pad
 
@@ -139,6 +147,10 @@ class RtpSender:
 
         def apply() -> None:
             encoder = bin_.get_by_name("encoder")
+            if encoder is None:
+                raise InvalidStateError(
+                    f"{self.source!r} is not encoded by this sender: no bitrate to set here"
+                )
             encoder.set_property(codec.bitrate_property, bitrate // codec.bitrate_scale)
 
         await self._glib.call(apply)
@@ -160,18 +172,18 @@ class RtpSender:
 
         The pad holds webrtcbin's transceiver (and so its transports and sockets).
         """
+        self._detach_source()
         self._bin = self._pad = None
-        detach = getattr(self.source, "_detach", None)
-        if detach is not None:
-            detach()
+
+    def _detach_source(self) -> None:
+        """GLib thread: tell the source this sender stops (before the pipeline stops)."""
+        self.source._detach(self._bin)
 
     def _remove(self, pipeline: Gst.Pipeline, webrtc: Gst.Element) -> None:
         """GLib thread: stop sending and take the bin out of the pipeline."""
+        self._detach_source()
         bin_, pad = self._bin, self._pad
         self._bin = self._pad = None
-        detach = getattr(self.source, "_detach", None)
-        if detach is not None:
-            detach()
         if bin_ is None:
             return
         src = bin_.get_static_pad("src")

@@ -52,6 +52,9 @@ class MediaSource:
             f"{self.codec.encoder_description(self.bitrate)}"
         )
 
+    def _detach(self, bin_: Gst.Bin | None = None) -> None:
+        """GLib thread: the sender of ``bin_`` stops (removed, or its pipeline stops)."""
+
     def _attach(self, bin_: Gst.Bin) -> None:
         """Called on the GLib thread once the sending bin is in the running pipeline.
 
@@ -173,7 +176,7 @@ class FrameSource(VideoSource):
         if result != Gst.FlowReturn.OK:
             self.dropped += 1
 
-    def _detach(self) -> None:
+    def _detach(self, bin_: Gst.Bin | None = None) -> None:
         with self._lock:
             self._appsrc = None
 
