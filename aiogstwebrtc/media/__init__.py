@@ -11,17 +11,26 @@ from .codecs import CODECS, Codec
 from .frames import AudioFrame, VideoFrame
 from .receiver import RemoteTrack
 from .sender import RtpSender, Transceiver
-from .sources import AudioSource, FrameSource, MediaSource, VideoSource
+from .sources import (
+    AudioSource,
+    EncodedVideoSource,
+    FrameSource,
+    MediaSource,
+    RtspSource,
+    VideoSource,
+)
 
 __all__ = [
     "CODECS",
     "AudioFrame",
     "AudioSource",
     "Codec",
+    "EncodedVideoSource",
     "FrameSource",
     "MediaSource",
     "RemoteTrack",
     "RtpSender",
+    "RtspSource",
     "Transceiver",
     "VideoFrame",
     "VideoSource",
