@@ -6,6 +6,9 @@ and serves until it is terminated (SIGTERM/SIGINT) or its stdin closes.
 
 H.264 is constrained baseline (the profile browsers take), from ``x264enc
 tune=zerolatency``, with a keyframe every ``--gop`` frames (30 at 30 fps: a 1 s GOP).
+gst-rtsp-server turns a client's RTCP PLI/FIR into a keyframe request to the encoder;
+``--ignore-keyframe-requests`` drops those requests, like cameras that only ever send their
+fixed GOP.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 ENCODERS = {
     "h264": (
-        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate=500 ! "
-        "video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 "
+        "x264enc name=encoder tune=zerolatency speed-preset=ultrafast key-int-max={gop} "
+        "bitrate=500 ! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 "
         "config-interval=-1"
     ),
     "h265": (
-        "x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate=500 ! "
-        "rtph265pay name=pay0 pt=96 config-interval=-1"
+        "x265enc name=encoder tune=zerolatency speed-preset=ultrafast key-int-max={gop} "
+        "bitrate=500 ! rtph265pay name=pay0 pt=96 config-interval=-1"
     ),
 }
 
@@ -48,6 +51,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--ignore-keyframe-requests", action="store_true")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -57,6 +61,8 @@ def main() -> None:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch_description(args.codec, args.gop, args.width, args.height, args.fps))
     factory.set_shared(True)
+    if args.ignore_keyframe_requests:
+        factory.connect("media-configure", _ignore_keyframe_requests)
     server.get_mount_points().add_factory("/camera", factory)
     if server.attach(None) == 0:
         sys.exit("rtsp_camera: could not listen")
@@ -67,6 +73,21 @@ def main() -> None:
     GLib.io_add_watch(sys.stdin, GLib.PRIORITY_DEFAULT, GLib.IO_HUP | GLib.IO_IN, _on_stdin, loop)
     print(f"rtsp://127.0.0.1:{server.get_bound_port()}/camera", flush=True)
     loop.run()
+
+
+def _ignore_keyframe_requests(
+    _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia
+) -> None:
+    encoder = media.get_element().get_by_name("encoder")
+    encoder.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_UPSTREAM, _drop_key_unit)
+
+
+def _drop_key_unit(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+    structure = info.get_event().get_structure()
+    if structure is not None and structure.get_name() == "GstForceKeyUnit":
+        print("rtsp_camera: keyframe request ignored", file=sys.stderr, flush=True)
+        return Gst.PadProbeReturn.DROP
+    return Gst.PadProbeReturn.OK
 
 
 def _on_stdin(_source: object, _condition: int, loop: GLib.MainLoop) -> bool:
