@@ -268,7 +268,7 @@ class EncodedVideoSource(VideoSource):
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     async def wait_started(self, timeout: float = 10.0) -> None:
-        """Wait until the stream reaches the payloader of the sender added last.
+        """Wait until the sender added last has sent its first RTP packet.
 
         An offer created after this carries the stream's own H.264 ``profile-level-id``;
         one created before it has none, which peers read as constrained baseline (right
@@ -302,14 +302,15 @@ class EncodedVideoSource(VideoSource):
         rtpcaps = bin_.get_by_name("rtpcaps")
         if rtpcaps is not None:
             rtpcaps.get_static_pad("src").add_probe(
-                Gst.PadProbeType.EVENT_DOWNSTREAM, mark_gstreamer_callback(self._on_event)
+                Gst.PadProbeType.BUFFER, mark_gstreamer_callback(self._on_first_buffer)
             )
 
-    def _on_event(self, _pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
-        """Streaming thread: the first caps on the payloader's output mean it has started."""
-        event = info.get_event()
-        if event is None or event.type != Gst.EventType.CAPS:
-            return Gst.PadProbeReturn.OK
+    def _on_first_buffer(self, _pad: Gst.Pad, _info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+        """Streaming thread: the first RTP packet is out, so webrtcbin has its caps.
+
+        (A pad pushes its caps event to webrtcbin before the first buffer's probes run:
+        watching the caps event itself would wake an offer before webrtcbin had them.)
+        """
         with self._state_lock:
             self._started = True
             waiters, self._waiters = self._waiters, []
