@@ -13,6 +13,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice
   gstreamer1.0-x gstreamer1.0-plugins-base-apps
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
+  gir1.2-gst-rtsp-server-1.0
   libgirepository1.0-dev libcairo2-dev pkg-config gcc
   python3-dev python3-venv iproute2 util-linux nftables
 )

@@ -12,7 +12,14 @@ from .codecs import CODECS, Codec
 from .frames import AudioFrame, VideoFrame
 from .receiver import RemoteTrack
 from .sender import RtpSender, Transceiver
-from .sources import AudioSource, FrameSource, MediaSource, VideoSource
+from .sources import (
+    AudioSource,
+    EncodedVideoSource,
+    FrameSource,
+    MediaSource,
+    RtspSource,
+    VideoSource,
+)
 
 __all__ = [
     "CODECS",
@@ -21,10 +28,12 @@ __all__ = [
     "Broadcast",
     "BroadcastTrack",
     "Codec",
+    "EncodedVideoSource",
     "FrameSource",
     "MediaSource",
     "RemoteTrack",
     "RtpSender",
+    "RtspSource",
     "Transceiver",
     "VideoFrame",
     "VideoSource",

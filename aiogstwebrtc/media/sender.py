@@ -137,7 +137,16 @@ class RtpSender:
         return self._bin is not None
 
     async def set_bitrate(self, bitrate: int) -> None:
-        """Change the encoder's target bitrate (bits per second) while sending."""
+        """Change the encoder's target bitrate (bits per second) while sending.
+
+        A passed-through source (:meth:`VideoSource.encoded`, :meth:`VideoSource.from_rtsp`)
+        has no encoder: :class:`TypeError`.
+        """
+        if self.source.passthrough:
+            raise TypeError(
+                f"{self.source!r} is passed through without an encoder: its bitrate is the "
+                "source's own (set it at the camera or encoder that produces it)"
+            )
         if not isinstance(bitrate, int) or bitrate <= 0:
             raise ValueError("bitrate must be a positive number of bits per second")
         bin_ = self._bin
