@@ -21,7 +21,6 @@ updated on GStreamer's streaming threads under a lock; events reach asyncio thro
 from __future__ import annotations
 
 import asyncio
-import atexit
 import itertools
 import logging
 import threading
@@ -31,10 +30,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from .. import exits
 from ..errors import ClosedError, InvalidStateError, WebRTCError
 from ..events import EventEmitter
 from ..glibloop import GLibLoop, acquire_glib_loop, post
-from ..gst import GLib, Gst, GstVideo, ensure_init
+from ..gst import GLib, Gst, GstVideo, ensure_init, iterate
 from .sources import AudioSource, MediaSource, VideoSource
 
 __all__ = ["Broadcast", "BroadcastTrack"]
@@ -45,19 +45,6 @@ log = logging.getLogger(__name__)
 VIEWER_QUEUE_BUFFERS = 30
 _START_TIMEOUT = 10.0
 _CLOSE_TIMEOUT = 5.0
-
-_LIVE: set[Broadcast] = set()
-_LIVE_LOCK = threading.Lock()
-
-
-@atexit.register
-def _stop_live_broadcasts_at_exit() -> None:
-    """Stop the pipelines of broadcasts nobody closed before the interpreter tears down."""
-    with _LIVE_LOCK:
-        broadcasts = list(_LIVE)
-        _LIVE.clear()
-    for broadcast in broadcasts:
-        broadcast._stop_now()
 
 
 class _BroadcastEvents(EventEmitter):
@@ -108,11 +95,7 @@ def _make_leaky(proxysrc: Gst.Element) -> None:
     """
     if not isinstance(proxysrc, Gst.Bin):
         return
-    iterator = proxysrc.iterate_elements()
-    while True:
-        result, element = iterator.next()
-        if result != Gst.IteratorResult.OK:
-            return
+    for element in iterate(proxysrc.iterate_elements()):
         factory = element.get_factory()
         if factory is not None and factory.get_name() == "queue":
             element.set_property("leaky", 2)  # downstream: drop the oldest
@@ -228,8 +211,7 @@ class Broadcast:
         self._loop = loop
         self._glib = acquire_glib_loop(loop)
         self._started = True
-        with _LIVE_LOCK:
-            _LIVE.add(self)
+        exits.add(self)  # stopped at interpreter exit if nobody closes it
         try:
             await asyncio.wait_for(self._glib.call(self._build), _START_TIMEOUT)
         except BaseException:
@@ -241,8 +223,7 @@ class Broadcast:
         if self._closed:
             return
         self._closed = True
-        with _LIVE_LOCK:
-            _LIVE.discard(self)
+        exits.discard(self)
         glib, self._glib = self._glib, None
         if glib is None:
             return
@@ -332,17 +313,7 @@ class Broadcast:
         pipeline = self._pipeline
         if pipeline is None:
             return []
-        found: list[Gst.Element] = []
-        iterator = pipeline.iterate_recurse()
-        while True:
-            result, element = iterator.next()
-            if result == Gst.IteratorResult.OK:
-                found.append(element)
-            elif result == Gst.IteratorResult.RESYNC:
-                iterator.resync()
-                found.clear()
-            else:
-                return found
+        return iterate(pipeline.iterate_recurse())
 
     # --- GLib thread --------------------------------------------------------------------------
 

@@ -15,36 +15,11 @@ import pytest
 
 from aiogstwebrtc import PeerConnection
 from aiogstwebrtc.errors import ClosedError, InvalidStateError
-from aiogstwebrtc.gst import Gst
 from aiogstwebrtc.media import AudioSource, Broadcast, VideoSource
 from tests.aiortc_peer import aiortc_peer, we_offer
+from tests.media.walk import encoders
 
 WAIT = 15.0
-
-
-def media_klass(element: Gst.Element) -> str:
-    """The element's klass if it handles audio or video ("Codec/Encoder/Video"), else ""."""
-    factory = element.get_factory()
-    klass = (factory.get_metadata("klass") or "") if factory is not None else ""
-    return klass if ("Video" in klass or "Audio" in klass) else ""  # not DTLS's "Encoder"
-
-
-def is_encoder(element: Gst.Element) -> bool:
-    return "Encoder" in media_klass(element)
-
-
-def all_elements(pipeline: Gst.Bin) -> list[Gst.Element]:
-    found: list[Gst.Element] = []
-    iterator = pipeline.iterate_recurse()
-    while True:
-        result, element = iterator.next()
-        if result == Gst.IteratorResult.OK:
-            found.append(element)
-        elif result == Gst.IteratorResult.RESYNC:
-            iterator.resync()
-            found.clear()
-        else:
-            return found
 
 
 @dataclass
@@ -94,8 +69,8 @@ async def viewer(broadcast: Broadcast) -> AsyncIterator[Viewer]:
         await theirs.close()
 
 
-async def elements_of(pc: PeerConnection) -> list[Gst.Element]:
-    return await pc.run_in_glib(lambda pipeline, _webrtc: all_elements(pipeline))  # type: ignore[no-any-return]
+async def encoders_of(pc: PeerConnection) -> list[str]:
+    return await pc.run_in_glib(lambda pipeline, _webrtc: encoders(pipeline))  # type: ignore[no-any-return]
 
 
 async def test_two_viewers_decode_one_shared_encode() -> None:
@@ -116,9 +91,7 @@ async def test_two_viewers_decode_one_shared_encode() -> None:
             names = sorted(e.get_factory().get_name() for e in broadcast.encoders())
             assert names == ["opusenc", "vp8enc"], names  # one video and one audio encode
             for watching in (first, second):
-                in_viewer = [
-                    e.get_name() for e in await elements_of(watching.ours) if is_encoder(e)
-                ]
+                in_viewer = await encoders_of(watching.ours)
                 assert in_viewer == [], f"a viewer encodes on its own: {in_viewer}"
             stats = broadcast.stats()
             assert stats["frames_in"]["video"] > 0

@@ -17,6 +17,7 @@ from aiogstwebrtc import PeerConnection, WebRTCError
 from aiogstwebrtc.gst import Gst, ensure_init
 from aiogstwebrtc.media import EncodedVideoSource, RtspSource, VideoSource
 from tests.aiortc_peer import aiortc_peer, we_offer
+from tests.media.walk import codec_elements, factory_names
 
 CAMERA = Path(__file__).with_name("rtsp_camera.py")
 
@@ -66,44 +67,6 @@ def camera() -> Iterator[Callable[[str], Camera]]:
     yield start
     for one in started:
         one.stop()
-
-
-def codec_elements(pipeline: Gst.Bin) -> list[str]:
-    """Factory names of every media decoder and encoder anywhere inside ``pipeline``.
-
-    A factory whose klass has Decoder or Encoder counts, except webrtcbin's transport
-    elements (klass ``Decoder/Network/DTLS``, ``Encoder/Network/SCTP``...): they encrypt and
-    frame packets, not media.
-    """
-    found = []
-    iterator = pipeline.iterate_recurse()
-    while True:
-        result, element = iterator.next()
-        if result == Gst.IteratorResult.RESYNC:
-            iterator.resync()
-            found.clear()
-            continue
-        if result != Gst.IteratorResult.OK:
-            break
-        factory = element.get_factory()
-        klass = factory.get_metadata("klass") if factory is not None else ""
-        fields = klass.split("/")
-        if ("Decoder" in fields or "Encoder" in fields) and "Network" not in fields:
-            found.append(factory.get_name())
-    return found
-
-
-def element_names(pipeline: Gst.Bin) -> set[str]:
-    names = set()
-    iterator = pipeline.iterate_recurse()
-    while True:
-        result, element = iterator.next()
-        if result != Gst.IteratorResult.OK:
-            break
-        factory = element.get_factory()
-        if factory is not None:
-            names.add(factory.get_name())
-    return names
 
 
 def test_the_codec_walk_finds_decoders_and_encoders() -> None:
@@ -187,7 +150,7 @@ async def test_rtsp_h264_reaches_aiortc_without_decoding_or_encoding(
         assert {(frame.width, frame.height) for frame in frames} == {(320, 240)}
 
         assert await ours.run_in_glib(lambda pipeline, _webrtc: codec_elements(pipeline)) == []
-        names = await ours.run_in_glib(lambda pipeline, _webrtc: element_names(pipeline))
+        names = await ours.run_in_glib(lambda pipeline, _webrtc: set(factory_names(pipeline)))
         assert {"rtspsrc", "rtph264depay", "h264parse", "rtph264pay"} <= names
         with pytest.raises(TypeError, match="without an encoder"):
             await sender.set_bitrate(500_000)
