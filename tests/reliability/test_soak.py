@@ -35,7 +35,9 @@ async def test_a_thousand_sequential_negotiations_leave_nothing_behind() -> None
     for number in range(1000):
         await _negotiate_and_talk(number)
     gc.collect()
-    assert sorted(python_threads()) == names
+    # GStreamer's pooled threads show up as Python "Dummy" threads once they call into
+    # Python, and which pool thread does varies: count them, a leak adds to the count.
+    assert len(python_threads()) <= len(names), (sorted(python_threads()), names)
     assert thread_count() <= threads
     assert fd_count() <= fds
     growth = (rss_bytes() - rss) / rss
