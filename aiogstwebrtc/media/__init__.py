@@ -7,7 +7,6 @@ GStreamer and handed to Python as numpy frames, or played to any GStreamer sink.
 
 from __future__ import annotations
 
-from .broadcast import Broadcast, BroadcastTrack
 from .codecs import CODECS, Codec
 from .frames import AudioFrame, VideoFrame
 from .receiver import RemoteTrack
@@ -25,8 +24,6 @@ __all__ = [
     "CODECS",
     "AudioFrame",
     "AudioSource",
-    "Broadcast",
-    "BroadcastTrack",
     "Codec",
     "EncodedVideoSource",
     "FrameSource",

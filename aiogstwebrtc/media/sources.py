@@ -59,7 +59,7 @@ class MediaSource:
     def encoded_description(self) -> str:
         """The pipeline fragment up to this source's encoded stream, ready for the payloader.
 
-        One per sender, or one shared by all viewers of a :class:`Broadcast`.
+        One per sender.
         """
         return (
             f"{self.raw_description()} ! queue max-size-buffers=3 leaky=downstream ! "
