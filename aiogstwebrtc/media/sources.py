@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import OperationTimeoutError
+from ..glibloop import deliver
 from ..gst import GLib, Gst
 from ..promises import mark_gstreamer_callback
 from .codecs import CODECS, Codec
@@ -66,8 +67,8 @@ class MediaSource:
             f"{self.codec.encoder_description(self.bitrate)}"
         )
 
-    def _detach(self, bin_: Gst.Bin | None = None) -> None:
-        """GLib thread: the sender of ``bin_`` stops (removed, or its pipeline stops)."""
+    def _detach(self) -> None:
+        """GLib thread: its sender stops (removed, or its pipeline stops)."""
 
     def _attach(self, bin_: Gst.Bin) -> None:
         """Called on the GLib thread once the sending bin is in the running pipeline.
@@ -203,15 +204,15 @@ class FrameSource(VideoSource):
         if result != Gst.FlowReturn.OK:
             self.dropped += 1
 
-    def _detach(self, bin_: Gst.Bin | None = None) -> None:
+    def _detach(self) -> None:
         with self._lock:
             self._appsrc = None
 
 
-# What turns each codec's encoded stream into what its payloader takes. H.264: byte-stream
-# in access units (rtph264pay takes avc or byte-stream; byte-stream keeps the parameter sets
-# in band) and the SPS/PPS repeated before every IDR (config-interval=-1), so a viewer that
-# joins late can decode from the next keyframe.
+# What turns each codec's encoded stream into what its payloader takes. H.264: avc in access
+# units (with byte-stream input rtph264pay advertises no profile-level-id in the offer) and
+# the SPS/PPS repeated before every IDR (config-interval=-1), so a viewer that joins late
+# can decode from the next keyframe.
 _PASSTHROUGH_PARSERS = {
     "h264": "h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au",
     "vp8": "video/x-vp8",
@@ -236,11 +237,6 @@ def _passthrough_codec(codec: str) -> str:
             + ", ".join(_PASSTHROUGH_PARSERS)
         )
     return codec
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 class EncodedVideoSource(VideoSource):
@@ -318,7 +314,7 @@ class EncodedVideoSource(VideoSource):
             self._started = True
             waiters, self._waiters = self._waiters, []
         for loop, waiter in waiters:
-            loop.call_soon_threadsafe(_resolve, waiter)
+            deliver(loop, waiter)
         return Gst.PadProbeReturn.REMOVE
 
     def raw_description(self) -> str:
@@ -401,7 +397,7 @@ class RtspSource(EncodedVideoSource):
                         f"the RTSP camera {where} sends {encoding or 'an unknown codec'}, "
                         f"not {wanted}: pass that codec to VideoSource.from_rtsp"
                     )
-                log.error("%s", text)
+                # Reported once, as the pipeline error the peer connection logs and emits.
                 error = GLib.Error.new_literal(
                     Gst.stream_error_quark(), text, int(Gst.StreamError.CODEC_NOT_FOUND)
                 )
