@@ -320,6 +320,5 @@ class PeerPipeline:
         for part in self._parts:
             part.release()
         self._parts.clear()  # they hold this object: no cycle left for the collector
-        self._sctp_encoders.clear()
         self.pipeline = None
         self.webrtc = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ClosedError, InvalidStateError
+from ..errors import ClosedError
 from ..gst import GLib, Gst, GstWebRTC
 from .codecs import Codec
 from .sources import MediaSource
@@ -156,10 +156,6 @@ class RtpSender:
 
         def apply() -> None:
             encoder = bin_.get_by_name("encoder")
-            if encoder is None:
-                raise InvalidStateError(
-                    f"{self.source!r} is not encoded by this sender: no bitrate to set here"
-                )
             encoder.set_property(codec.bitrate_property, bitrate // codec.bitrate_scale)
 
         await self._glib.call(apply)
@@ -179,14 +175,14 @@ class RtpSender:
     def _release(self) -> None:
         """GLib thread, once the pipeline is NULL: drop the bin and webrtcbin's sink pad.
 
-        The pad holds webrtcbin's transceiver (and so its transports and sockets).
+        The pad holds webrtcbin's transceiver (and so its transports and sockets). Its
+        source was detached before the pipeline stopped (:meth:`_detach_source`).
         """
-        self._detach_source()
         self._bin = self._pad = None
 
     def _detach_source(self) -> None:
         """GLib thread: tell the source this sender stops (before the pipeline stops)."""
-        self.source._detach(self._bin)
+        self.source._detach()
 
     def _remove(self, pipeline: Gst.Pipeline, webrtc: Gst.Element) -> None:
         """GLib thread: stop sending and take the bin out of the pipeline."""
