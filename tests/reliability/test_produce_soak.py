@@ -90,24 +90,12 @@ async def consumer(url: str, mode: str) -> AsyncIterator[asyncio.subprocess.Proc
         env=env,
     )
     try:
-        await read_until_line(process, "watching")
+        await read_until(process, r"^watching", WAIT)
         yield process
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-
-
-async def read_until_line(process: asyncio.subprocess.Process, text: str) -> None:
-    assert process.stdout is not None
-    seen = []
-    async with asyncio.timeout(WAIT):
-        while True:
-            line = (await process.stdout.readline()).decode()
-            assert line, f"consumer ended before {text!r}: {seen}"
-            seen.append(line)
-            if line.startswith(text):
-                return
 
 
 async def churn_one(url: str, mode: str, log: ProducerLog) -> None:

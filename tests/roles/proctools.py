@@ -38,11 +38,13 @@ def command(*args: str) -> AbstractAsyncContextManager[asyncio.subprocess.Proces
     return program("-m", "aiogstwebrtc", *args)
 
 
-async def read_until(process: asyncio.subprocess.Process, pattern: str) -> re.Match[str]:
-    """Read the process's output until a line matches ``pattern``."""
+async def read_until(
+    process: asyncio.subprocess.Process, pattern: str, timeout: float = WAIT
+) -> re.Match[str]:
+    """Read the process's output until a line matches ``pattern`` (within ``timeout`` s)."""
     assert process.stdout is not None
     seen = []
-    async with asyncio.timeout(WAIT):
+    async with asyncio.timeout(timeout):
         while True:
             line = (await process.stdout.readline()).decode()
             if not line:
