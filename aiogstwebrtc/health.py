@@ -72,8 +72,9 @@ class LivenessMonitor:
             self._sources.append(nicesrc)
 
     def set_keepalive_channel(self, channel: Any) -> None:
-        """The hidden negotiated channel used to make the remote answer."""
-        self._keepalive = channel
+        """GLib thread: the hidden negotiated channel used to make the remote answer."""
+        with self._lock:
+            self._keepalive = channel
 
     def _arm(self) -> None:
         """GLib thread: put a one-shot probe on every watched source pad."""
@@ -151,7 +152,7 @@ class LivenessMonitor:
     def _check(self) -> None:
         silence = time.monotonic() - self._last_seen
         if silence >= self.interval:
-            self._poke()
+            self._glib.call_soon(self._poke)
         if silence >= self.timeout:
             state: str | None = "failed"
         elif silence >= 0.4 * self.timeout:
@@ -164,7 +165,13 @@ class LivenessMonitor:
             self._on_change(state)
 
     def _poke(self) -> None:
-        channel = self._keepalive
+        """GLib thread: send one keepalive byte, unless teardown already dropped the channel.
+
+        On the GLib thread, like the channel's creation and :meth:`detach`: a poke can never
+        reach webrtcbin's channel while (or after) its pipeline is being stopped.
+        """
+        with self._lock:
+            channel = self._keepalive
         if channel is None:
             return
         try:
