@@ -1,4 +1,4 @@
-"""The exit registry: peer connections started and not yet closed.
+"""The exit registry: peer connections and broadcasts started and not yet closed.
 
 Held strongly: a PLAYING pipeline must never be freed by the garbage collector, and whatever
 is still open when the interpreter exits is stopped first. Without that a GStreamer thread

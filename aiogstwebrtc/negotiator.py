@@ -14,7 +14,7 @@ from typing import Any
 
 from .certificate import with_fingerprint
 from .channels import PeerChannels
-from .errors import ClosedError, InvalidSDPError, InvalidStateError
+from .errors import ClosedError, InvalidSDPError, InvalidStateError, NegotiationError
 from .events import EventEmitter
 from .media.peer import PeerMedia
 from .negotiation import (
@@ -133,6 +133,13 @@ class Negotiator:
             raise InvalidSDPError("the remote description has no media sections")
         check_remote_description(description)
         self._pipeline.require_webrtc()
+        mismatch = self._media.check_codecs(description)
+        if mismatch is not None:
+            raise NegotiationError(
+                f"no common codec: {mismatch}",
+                operation="set-remote-description",
+                signaling_state=self._states.signaling_state,
+            )
         if any(section.kind == "application" for section in description.media):
             await self._channels.ensure_keepalive_channel()
         gst_description = to_gst_description(description)

@@ -30,7 +30,7 @@ from .config import Configuration
 from .datachannel import DataChannel
 from .errors import ClosedError, InvalidSDPError, WebRTCError
 from .events import EventEmitter
-from .media import RemoteTrack, RtpSender, Transceiver
+from .media import BroadcastTrack, RemoteTrack, RtpSender, Transceiver
 from .media.peer import PeerMedia
 from .media.sources import MediaSource
 from .negotiator import Negotiator, as_description
@@ -325,13 +325,18 @@ class PeerConnection:
         return await self._channels.create(label, options, id, receive_cap)
 
     async def add_track(self, source: MediaSource) -> RtpSender:
-        """Send ``source`` (a :class:`VideoSource` or :class:`AudioSource`) to the peer.
+        """Send ``source`` (a :class:`VideoSource`, :class:`AudioSource` or a
+        :class:`~aiogstwebrtc.media.Broadcast`'s track) to the peer.
 
         On a connected peer this fires ``negotiationneeded``: renegotiate to bring it up.
         """
         self._media.check_source(source)
         await self._ensure_started()
-        return await self._media.add_track(source)
+        sender = await self._media.add_track(source)
+        if isinstance(source, BroadcastTrack):
+            # Its join's key unit may be dropped while DTLS comes up: one more once connected.
+            self.on("connectionstatechange", source.keyframe_when_connected(self))
+        return sender
 
     async def add_transceiver(self, kind: str, direction: str = "sendrecv") -> Transceiver:
         """Add an m-line of ``kind`` (``audio``/``video``) in ``direction`` without a source.

@@ -7,6 +7,7 @@ GStreamer and handed to Python as numpy frames, or played to any GStreamer sink.
 
 from __future__ import annotations
 
+from .broadcast import Broadcast, BroadcastTrack
 from .codecs import CODECS, Codec
 from .frames import AudioFrame, VideoFrame
 from .receiver import RemoteTrack
@@ -24,6 +25,8 @@ __all__ = [
     "CODECS",
     "AudioFrame",
     "AudioSource",
+    "Broadcast",
+    "BroadcastTrack",
     "Codec",
     "EncodedVideoSource",
     "FrameSource",

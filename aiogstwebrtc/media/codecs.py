@@ -126,6 +126,25 @@ _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9_.-]+)/(\d+)")
 _FMTP = re.compile(r"^a=fmtp:(\d+) (.*)$")
 
 
+_NOT_MEDIA = frozenset({"RTX", "RED", "ULPFEC", "FLEXFEC-03", "TELEPHONE-EVENT", "CN"})
+
+
+def encodings_in(sdp: str, section_index: int) -> list[str]:
+    """The media encodings (``rtpmap`` names, upper case) of one m-section, in order.
+
+    Retransmission, redundancy, FEC, DTMF and comfort noise are left out: they carry no
+    media of their own.
+    """
+    sections = sdp.replace("\r\n", "\n").split("\nm=")
+    if section_index + 1 >= len(sections):
+        return []
+    names: list[str] = []
+    for match in map(_RTPMAP.match, ("m=" + sections[section_index + 1]).split("\n")):
+        if match and match[2].upper() not in _NOT_MEDIA and match[2].upper() not in names:
+            names.append(match[2].upper())
+    return names
+
+
 def payload_types_for(sdp: str, section_index: int, codec: Codec) -> list[int]:
     """Payload types the given m-section of ``sdp`` uses for ``codec``, best first.
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidStateError, WebRTCError
 from ..events import EventEmitter
 from ..gst import Gst
-from ..sdp import SessionDescription
+from ..sdp import MediaSection, SessionDescription
 from ..tracing import trace
-from .codecs import CODECS, payload_types_for
+from .codecs import CODECS, encodings_in, payload_types_for
 from .receiver import RemoteTrack
 from .sender import DIRECTIONS, RtpSender, Transceiver, build_sender_bin
 from .sources import MediaSource
@@ -167,10 +167,17 @@ class PeerMedia:
             if track.mid is not None and track.mid in stopped:
                 track._end()
 
-    def _payload_types_for_offer(self, offer: SessionDescription) -> list[tuple[RtpSender, int]]:
-        sections = offer.media
+    def _sections_of_senders(
+        self, description: SessionDescription
+    ) -> list[tuple[RtpSender, MediaSection]]:
+        """Each active sender with the m-section of ``description`` it sends on.
+
+        By mid once webrtcbin assigned one; before that (a remote offer), the first section
+        of the sender's kind that accepts media and no other sender claimed.
+        """
+        sections = description.media
         claimed: set[str | None] = {t.mid for t in self._transceivers if t.mid is not None}
-        plan = []
+        pairs = []
         for sender in self._senders:
             if not sender.active:
                 continue
@@ -185,13 +192,38 @@ class PeerMedia:
                 ]
             for section in candidates[:1]:
                 claimed.add(section.mid)
-                types = payload_types_for(offer.sdp, section.index, sender.codec)
-                if types:
-                    plan.append((sender, types[0]))
-                else:
-                    log.warning(
-                        "the remote offer has no %s for m-line %d", sender.codec.name, section.index
-                    )
+                pairs.append((sender, section))
+        return pairs
+
+    def check_codecs(self, description: SessionDescription) -> str | None:
+        """Why ``description`` cannot carry one of our senders' codecs, or None if it can.
+
+        A remote offer with no payload type for a sender's codec on the section it would
+        send on, or an answer that takes none (or rejects the section), names both sides'
+        codecs.
+        """
+        problems = []
+        for sender, section in self._sections_of_senders(description):
+            if section.rejected and description.type == "offer":
+                continue  # a section the offerer turned off sends nothing: not a codec matter
+            theirs = encodings_in(description.sdp, section.index)
+            if not section.rejected and payload_types_for(
+                description.sdp, section.index, sender.codec
+            ):
+                continue
+            what = "is rejected" if section.rejected else "takes"
+            problems.append(
+                f"the remote {description.type}'s {section.kind} m-line {section.index} "
+                f"{what} {', '.join(theirs) or 'no codec'}, we send {sender.codec.encoding_name}"
+            )
+        return "; ".join(problems) or None
+
+    def _payload_types_for_offer(self, offer: SessionDescription) -> list[tuple[RtpSender, int]]:
+        plan = []
+        for sender, section in self._sections_of_senders(offer):
+            types = payload_types_for(offer.sdp, section.index, sender.codec)
+            if types:
+                plan.append((sender, types[0]))
         return plan
 
     def _refresh_transceivers(self) -> None:

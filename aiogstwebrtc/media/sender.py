@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ClosedError
+from ..errors import ClosedError, InvalidStateError
 from ..gst import GLib, Gst, GstWebRTC
 from .codecs import Codec
 from .sources import MediaSource
@@ -156,6 +156,10 @@ class RtpSender:
 
         def apply() -> None:
             encoder = bin_.get_by_name("encoder")
+            if encoder is None:
+                raise InvalidStateError(
+                    f"{self.source!r} is not encoded by this sender: no bitrate to set here"
+                )
             encoder.set_property(codec.bitrate_property, bitrate // codec.bitrate_scale)
 
         await self._glib.call(apply)
@@ -182,7 +186,7 @@ class RtpSender:
 
     def _detach_source(self) -> None:
         """GLib thread: tell the source this sender stops (before the pipeline stops)."""
-        self.source._detach()
+        self.source._detach(self._bin)
 
     def _remove(self, pipeline: Gst.Pipeline, webrtc: Gst.Element) -> None:
         """GLib thread: stop sending and take the bin out of the pipeline."""

@@ -60,15 +60,15 @@ class MediaSource:
     def encoded_description(self) -> str:
         """The pipeline fragment up to this source's encoded stream, ready for the payloader.
 
-        One per sender.
+        One per sender, or one shared by all viewers of a :class:`Broadcast`.
         """
         return (
             f"{self.raw_description()} ! queue max-size-buffers=3 leaky=downstream ! "
             f"{self.codec.encoder_description(self.bitrate)}"
         )
 
-    def _detach(self) -> None:
-        """GLib thread: its sender stops (removed, or its pipeline stops)."""
+    def _detach(self, bin_: Gst.Bin | None = None) -> None:
+        """GLib thread: the sender of ``bin_`` stops (removed, or its pipeline stops)."""
 
     def _attach(self, bin_: Gst.Bin) -> None:
         """Called on the GLib thread once the sending bin is in the running pipeline.
@@ -204,7 +204,7 @@ class FrameSource(VideoSource):
         if result != Gst.FlowReturn.OK:
             self.dropped += 1
 
-    def _detach(self) -> None:
+    def _detach(self, bin_: Gst.Bin | None = None) -> None:
         with self._lock:
             self._appsrc = None
 

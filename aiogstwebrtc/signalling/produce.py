@@ -90,6 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-sessions", type=int, default=8, help="consumers served at once (default 8)"
     )
     parser.add_argument(
+        "--per-consumer-encode",
+        action="store_true",
+        help="capture and encode again for each consumer (e.g. a file that must start over "
+        "for each); by default all consumers share one capture and one encode",
+    )
+    parser.add_argument(
         "--local-address",
         action="append",
         dest="local_addresses",
@@ -168,8 +174,37 @@ async def produce(
     max_sessions: int = 8,
     local_addresses: list[str] | None = None,
     chat: Callable[[ProducerSession, str | bytes], str | bytes] = demo_chat,
+    shared: bool = True,
 ) -> int:
-    """Run a producer until SIGINT/SIGTERM (0) or until the server goes away (1)."""
+    """Run a producer until SIGINT/SIGTERM (0) or until the server goes away (1).
+
+    With ``shared`` (the default) every consumer gets the one capture and encode of a
+    :class:`~aiogstwebrtc.media.Broadcast` made from one call of ``sources``; otherwise
+    ``sources`` is called for each consumer.
+    """
+    if not shared:
+        return await _produce(server, name, sources, token, max_sessions, local_addresses, chat)
+    from aiogstwebrtc.media import AudioSource, Broadcast, VideoSource
+
+    made = sources()
+    video = next((s for s in made if isinstance(s, VideoSource)), None)
+    audio = next((s for s in made if isinstance(s, AudioSource)), None)
+    async with Broadcast(video=video, audio=audio) as broadcast:
+        tracks: list[MediaSource] = [t for t in (broadcast.video, broadcast.audio) if t]
+        return await _produce(
+            server, name, lambda: list(tracks), token, max_sessions, local_addresses, chat
+        )
+
+
+async def _produce(
+    server: str,
+    name: str,
+    sources: Callable[[], list[MediaSource]],
+    token: str | None,
+    max_sessions: int,
+    local_addresses: list[str] | None,
+    chat: Callable[[ProducerSession, str | bytes], str | bytes],
+) -> int:
     from aiogstwebrtc.config import Configuration
 
     from ._shutdown import say, stop_on_signals, wait_first
@@ -233,5 +268,6 @@ def run(args: argparse.Namespace) -> int:
             token=args.token or None,
             max_sessions=args.max_sessions,
             local_addresses=args.local_addresses,
+            shared=not args.per_consumer_encode,
         )
     )
