@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,3 +198,41 @@ async def test_a_viewer_without_the_codec_fails_clearly_and_others_keep_going() 
                 await ours.close()
                 await theirs.close()
             assert len(await steady.frames(10)) == 10  # the steady viewer never noticed
+
+
+@pytest.mark.slow
+async def test_fifty_viewers_come_and_go_while_a_steady_one_never_freezes(
+    leak_check: Any,
+) -> None:
+    async with Broadcast(video=VideoSource(width=320, height=240)) as broadcast:
+        async with viewer(broadcast) as warm_up:  # what the first viewer creates for good
+            await warm_up.first_frame()
+        async with viewer(broadcast) as steady:
+            await steady.first_frame()
+            leak_check.baseline()
+            arrivals: list[float] = []
+
+            async def watch() -> None:
+                loop = asyncio.get_running_loop()
+                while True:
+                    await steady.tracks["video"].recv()
+                    arrivals.append(loop.time())
+
+            watching = asyncio.create_task(watch())
+            try:
+                for _ in range(50):
+                    async with viewer(broadcast) as passing:
+                        await passing.first_frame()
+                await asyncio.sleep(1.0)
+            finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
+            gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+            span = arrivals[-1] - arrivals[0]
+            assert max(gaps) < 0.5, (
+                f"the steady viewer froze for {max(gaps):.2f} s "
+                f"({len(arrivals)} frames in {span:.1f} s)"
+            )
+            assert broadcast.viewers == 1
+        leak_check.assert_back(threads=1, fds=2)
