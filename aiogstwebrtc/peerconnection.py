@@ -171,6 +171,18 @@ class PeerConnection:
         """The remote tracks received so far."""
         return self._media.tracks
 
+    def get_transceivers(self) -> list[Transceiver]:
+        """aiortc's ``getTransceivers()``: :attr:`transceivers` (those added locally)."""
+        return self._media.transceivers
+
+    def get_senders(self) -> list[RtpSender]:
+        """aiortc's ``getSenders()``: every :meth:`add_track` sender, removed ones included."""
+        return self._media.senders
+
+    def get_receivers(self) -> list[RemoteTrack]:
+        """aiortc's ``getReceivers()``: the remote tracks (each is its receiver's ``track``)."""
+        return self._media.tracks
+
     # --- events ------------------------------------------------------------------------------
 
     def on(self, event: str, handler: Any = None) -> Any:

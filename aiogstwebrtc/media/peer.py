@@ -55,6 +55,11 @@ class PeerMedia:
         """The remote tracks received so far."""
         return list(self._tracks)
 
+    @property
+    def senders(self) -> list[RtpSender]:
+        """Every sender :meth:`add_track` made, in order; a removed one stays (inactive)."""
+        return list(self._senders)
+
     # --- checks, before the peer connection starts -------------------------------------------
 
     def check_source(self, source: MediaSource) -> None:
