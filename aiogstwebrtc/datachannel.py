@@ -198,9 +198,17 @@ class DataChannel:
     def buffered_amount_low_threshold(self, value: int) -> None:
         if not isinstance(value, int) or value < 0:
             raise ValueError("buffered_amount_low_threshold must be a non-negative int")
-        self._threshold = value
-        if self._channel is not None:
-            self._channel.set_property("buffered-amount-low-threshold", value)
+        self._threshold = value  # drain() uses it at once; webrtcbin's copy follows:
+        if self._glib.in_glib_thread():
+            self._apply_threshold()
+        else:
+            self._glib.call_soon(self._apply_threshold)
+
+    def _apply_threshold(self) -> None:
+        """GLib thread: webrtcbin fires ``bufferedamountlow`` at the latest threshold."""
+        channel = self._channel
+        if channel is not None:
+            channel.set_property("buffered-amount-low-threshold", self._threshold)
 
     # --- events ------------------------------------------------------------------------------
 

@@ -68,3 +68,18 @@ async def test_get_transceivers_and_senders_list_what_was_added() -> None:
         assert sender.transceiver.direction == "recvonly"
     finally:
         await pc.close()
+
+
+async def test_the_low_threshold_reaches_webrtcbin_from_the_glib_thread() -> None:
+    async with connected_pair() as pair:
+        pair.channel.buffered_amount_low_threshold = 12345
+        assert pair.channel.buffered_amount_low_threshold == 12345  # drain() uses it at once
+
+        def gst_threshold(*_: object) -> int:
+            channel = pair.channel._channel
+            assert channel is not None
+            return int(channel.get_property("buffered-amount-low-threshold"))
+
+        # Set on the GLib thread, queued before this read on the same context: webrtcbin
+        # already has it (it fires bufferedamountlow at this threshold).
+        assert await pair.offerer.run_in_glib(gst_threshold) == 12345
