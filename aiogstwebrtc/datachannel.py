@@ -116,6 +116,7 @@ class DataChannel:
         self._unread_bytes = 0
         self._over_cap = False
         self._close_fallback: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None  # close() under way
         self._recv_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._open_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -197,9 +198,17 @@ class DataChannel:
     def buffered_amount_low_threshold(self, value: int) -> None:
         if not isinstance(value, int) or value < 0:
             raise ValueError("buffered_amount_low_threshold must be a non-negative int")
-        self._threshold = value
-        if self._channel is not None:
-            self._channel.set_property("buffered-amount-low-threshold", value)
+        self._threshold = value  # drain() uses it at once; webrtcbin's copy follows:
+        if self._glib.in_glib_thread():
+            self._apply_threshold()
+        else:
+            self._glib.call_soon(self._apply_threshold)
+
+    def _apply_threshold(self) -> None:
+        """GLib thread: webrtcbin fires ``bufferedamountlow`` at the latest threshold."""
+        channel = self._channel
+        if channel is not None:
+            channel.set_property("buffered-amount-low-threshold", self._threshold)
 
     # --- events ------------------------------------------------------------------------------
 
@@ -312,19 +321,37 @@ class DataChannel:
             if waiter in self._open_waiters:
                 self._open_waiters.remove(waiter)
 
-    async def close(self, timeout: float = 2.0) -> None:
-        """Close the channel and wait (up to ``timeout``) for it to be closed. Safe twice."""
-        channel = self._channel
-        if self._ready_state == "closed" or channel is None:
+    def close(self, timeout: float = 2.0) -> asyncio.Future[None]:
+        """Close the channel; the returned future is done once it is closed. Safe twice.
+
+        The channel stops sending at once (``ready_state`` is ``closing``) and closes whether
+        or not the future is awaited: ``channel.close()`` as in aiortc, or
+        ``await channel.close()`` to wait (up to ``timeout``) for the close to complete.
+        Call it on the channel's asyncio loop.
+        """
+        if self._closing is not None:
+            return self._closing
+        if self._ready_state == "closed" or self._channel is None:
+            done: asyncio.Future[None] = self._loop.create_future()
+            done.set_result(None)
+            return done
+        ask_gstreamer = self._ready_state != "closing"  # (else the remote is closing it)
+        self._ready_state = "closing"  # send() refuses from now on
+        self._closing = self._loop.create_task(self._close(ask_gstreamer, timeout))
+        return self._closing
+
+    async def _close(self, ask_gstreamer: bool, timeout: float) -> None:
+        if self._ready_state == "closed":
             return
         waiter: asyncio.Future[None] = self._loop.create_future()
         self._close_waiters.append(waiter)
-        if self._ready_state != "closing":
-            self._ready_state = "closing"
-            await self._glib.call(channel.close)
         try:
+            if ask_gstreamer:  # not awaited: a GLib loop stopping meanwhile cannot hang this
+                self._glib.call_soon(self._close_gst_channel)
             await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except TimeoutError:
+        except Exception as exc:  # nobody may await this: close locally, never raise
+            if not isinstance(exc, TimeoutError):
+                log.debug("closing data channel %r: %r", self._label, exc)
             log.warning("data channel %r did not confirm close; closing locally", self._label)
             self._on_closed(None)
 

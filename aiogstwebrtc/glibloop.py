@@ -7,6 +7,37 @@ already iterates a GLib context: no thread is started and the same code runs inl
 
 Results travel back to asyncio only through ``loop.call_soon_threadsafe``, wrapped in
 :func:`post` (a closed loop drops the call instead of raising on a GStreamer thread).
+
+The threading rule: every call into GStreamer that touches an element, a pad or a channel
+of a running pipeline is made on the GLib thread (:meth:`GLibLoop.call`,
+:meth:`GLibLoop.call_soon`), or on the GStreamer thread that called us. These are the only
+GStreamer calls made on the asyncio thread (``grep`` for ``Gst``, ``GstSdp``, ``GstWebRTC``,
+``GLib.Bytes``, ``get_property``, ``set_property``, ``emit(`` and ``send_`` outside functions
+marked "GLib thread" or "streaming thread" finds these and no others), each with its reason:
+
+- ``Gst.init`` and ``limit_arenas`` (``gst.ensure_init``, ``PeerPipeline.acquire``): once
+  per process, before the first pipeline exists, so before any GStreamer thread runs.
+- ``GstSdp.SDPMessage.new_from_text`` (``sdp.py``'s validation,
+  ``negotiation.to_gst_description``) and ``GstWebRTC.WebRTCSessionDescription.new``: new,
+  unshared objects made from text; webrtcbin receives one only through the emit on the GLib
+  thread.
+- ``Gst.Promise.new_with_change_func`` (``strategies.base``) and the last unref of a promise
+  (``promises.PendingPromises``, when its future is done): a promise is a refcounted MT-safe
+  object, replied to on webrtcbin's thread and read in its change-func; our reference going
+  frees nothing webrtcbin still uses.
+- ``DataChannel.send`` (``send_string_full``, ``send_data_full``) and
+  ``DataChannel.buffered_amount`` (``get_property("buffered-amount")``): the data path.
+  webrtcbin's channel takes its own lock for both; a hop to the GLib thread would cost a
+  wake-up per message. The channel is detached on the GLib thread, after which neither
+  reaches it.
+- ``VideoSource.push`` (``Gst.Buffer.new_wrapped_bytes``, appsrc's ``push-buffer``):
+  documented "any thread"; appsrc's queue is MT-safe and the appsrc is read under the
+  source's lock.
+- ``RemoteTrack`` frames (``Gst.Sample``, ``Buffer.map`` in ``_to_frame``): a sample is ours
+  once pulled from appsink; its buffer is mapped read-only.
+
+Everything else — the threshold of ``bufferedamountlow``, closing a channel, liveness
+probes and keepalive pokes, tracks, senders, transceivers — runs on the GLib thread.
 """
 
 from __future__ import annotations

@@ -50,7 +50,11 @@ REMOTE_ALLOWED = {
 
 
 def to_gst_description(description: SessionDescription) -> GstWebRTC.WebRTCSessionDescription:
-    """The GstWebRTC form of ``description`` (GLib thread)."""
+    """The GstWebRTC form of ``description``: new objects, made on the asyncio thread.
+
+    No GStreamer thread sees them before the operation is emitted on the GLib thread (see
+    the exceptions listed in :mod:`aiogstwebrtc.glibloop`).
+    """
     result, message = GstSdp.SDPMessage.new_from_text(description.sdp)
     if result != GstSdp.SDPResult.OK:
         raise InvalidSDPError("GStreamer cannot parse this SDP")

@@ -89,6 +89,7 @@ class PeerConnection:
         self._events = _PeerEvents()
         self._start_task: asyncio.Future[None] | None = None
         self._close_task: asyncio.Future[None] | None = None
+        self._start_waiters = 0  # callers awaiting the start: the last one may cancel it
         pipeline = PeerPipeline(self._config, strategy or get_strategy(self._config.strategy))
         self._pipeline = pipeline
         self._states = PeerStates(self._events)
@@ -168,6 +169,18 @@ class PeerConnection:
     @property
     def tracks(self) -> list[RemoteTrack]:
         """The remote tracks received so far."""
+        return self._media.tracks
+
+    def get_transceivers(self) -> list[Transceiver]:
+        """aiortc's ``getTransceivers()``: :attr:`transceivers` (those added locally)."""
+        return self._media.transceivers
+
+    def get_senders(self) -> list[RtpSender]:
+        """aiortc's ``getSenders()``: every :meth:`add_track` sender, removed ones included."""
+        return self._media.senders
+
+    def get_receivers(self) -> list[RemoteTrack]:
+        """aiortc's ``getReceivers()``: the remote tracks (each is its receiver's ``track``)."""
         return self._media.tracks
 
     # --- events ------------------------------------------------------------------------------
@@ -384,20 +397,41 @@ class PeerConnection:
             raise ClosedError("the peer connection is closed")
         if self._start_task is None:
             self._start_task = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._start_task)
+        start = self._start_task
+        self._start_waiters += 1
+        try:
+            await asyncio.shield(start)
+        except asyncio.CancelledError:
+            if not start.done() and self._start_waiters == 1:
+                # The last caller waiting gave up: stop starting, and release what the start
+                # took (bounded) before the cancellation goes on.
+                start.cancel()
+                await asyncio.wait({start})
+            raise
+        finally:
+            self._start_waiters -= 1
         if self._pipeline.closed:
             raise ClosedError("the peer connection is closed")
 
     async def _start(self) -> None:
-        self._pipeline.acquire()
-        exits.add(self)
-        # Held only by the handlers it connects (until teardown): no cycle through the peer.
-        bridge = EventBridge(self._pipeline, self._negotiator, self._channels, self._media, self)
-        await self._pipeline.start(bridge.wire, self._on_liveness)
-        if self._config.init_data_channel:
-            await self._channels.create(
-                "control", "application/data-channel, ordered=(boolean)true"
+        try:
+            exits.add(self)
+            self._pipeline.acquire()
+            # Held only by the handlers it connects (until teardown): no cycle through the peer.
+            bridge = EventBridge(
+                self._pipeline, self._negotiator, self._channels, self._media, self
             )
+            await self._pipeline.start(bridge.wire, self._on_liveness)
+            if self._config.init_data_channel:
+                await self._channels.create(
+                    "control", "application/data-channel, ordered=(boolean)true"
+                )
+        except BaseException as exc:  # failed or cancelled: closed, nothing held
+            log.debug("peer connection start failed: %r", exc)
+            if self._close_task is None:  # (else close() is under way and waits for this)
+                self._close_task = asyncio.ensure_future(self._close(wait_for_start=False))
+                await asyncio.shield(self._close_task)
+            raise
 
     async def close(self) -> None:
         """Close the connection: pending operations fail with :class:`ClosedError`.
@@ -407,22 +441,27 @@ class PeerConnection:
         """
         if self._close_task is None:
             self._close_task = asyncio.ensure_future(self._close())
+        elif self._close_task.cancelled():  # the closing was cancelled, after it released all
+            return
         await asyncio.shield(self._close_task)
 
-    async def _close(self) -> None:
+    async def _close(self, *, wait_for_start: bool = True) -> None:
         promises = self._pipeline.begin_close()
         self._states.fail_waiters(ClosedError("the peer connection was closed"))
-        if self._start_task is not None:
+        start = self._start_task
+        try:
+            if wait_for_start and start is not None and not start.done():
+                # Bounded; the start's outcome is its callers' (nothing to catch here).
+                await asyncio.wait({start}, timeout=_START_TIMEOUT)
+        finally:  # cancelled too: the pipeline still stops (bounded), then it propagates
             try:
-                await asyncio.wait_for(asyncio.shield(self._start_task), _START_TIMEOUT)
-            except BaseException:
-                log.debug("peer connection closed while it was starting")
-        await self._pipeline.close(promises)
-        self._channels.close_all(None)
-        self._media.end_tracks(all_built=True)
-        self._states.close()
-        self._events.remove_all_listeners()
-        exits.discard(self)
+                await self._pipeline.close(promises)
+            finally:
+                self._channels.close_all(None)
+                self._media.end_tracks(all_built=True)
+                self._states.close()
+                self._events.remove_all_listeners()
+                exits.discard(self)
 
     def _stop_now(self) -> None:
         """Synchronous last-resort stop (interpreter exit): no asyncio loop is involved."""

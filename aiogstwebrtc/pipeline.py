@@ -98,12 +98,14 @@ class PeerPipeline:
 
     def acquire(self) -> None:
         """asyncio thread: check the loop, take the GLib loop and an SCTP association id."""
+        if self.closed:  # closed before its start ran: take nothing
+            raise ClosedError("the peer connection is closed")
         loop = asyncio.get_running_loop()
         self.strategy.check_loop(loop)
         limit_arenas()  # before GStreamer's threads allocate (issue 17)
         ensure_init()
         self.loop = loop
-        self.glib = acquire_glib_loop(loop)
+        self.glib = acquire_glib_loop(loop)  # given back by close(), as is the id:
         self._sctp_association_id = SctpAssociationIds.acquire()
 
     async def start(
@@ -111,7 +113,10 @@ class PeerPipeline:
         wire: Callable[[PeerPipeline], None],
         on_liveness: Callable[[str | None], None],
     ) -> None:
-        """Build the pipeline and bring it to PLAYING (bounded); on failure stop it again.
+        """Build the pipeline and bring it to PLAYING (bounded).
+
+        On failure or cancellation the caller closes (:meth:`begin_close`, :meth:`close`):
+        that stops what was built, gives the GLib loop and the SCTP association id back.
 
         ``wire(self)`` runs on the GLib thread once webrtcbin exists and before PLAYING: it
         connects the handlers (with :meth:`connect`) so that no early signal is missed.
@@ -122,11 +127,7 @@ class PeerPipeline:
             self.certificate = process_certificate(self.config.certificate_validity)
         if self.config.dead_peer_timeout is not None:
             self.liveness = LivenessMonitor(self.config.dead_peer_timeout, glib, on_liveness)
-        try:
-            await asyncio.wait_for(glib.call(self._build, wire), _START_TIMEOUT)
-        except BaseException:
-            await self._stop([])
-            raise
+        await asyncio.wait_for(glib.call(self._build, wire), _START_TIMEOUT)
 
     def _build(self, wire: Callable[[PeerPipeline], None]) -> None:
         """GLib thread: make the pipeline and webrtcbin, connect signals, go to PLAYING."""
@@ -244,23 +245,33 @@ class PeerPipeline:
         )
 
     async def close(self, promises: list[Gst.Promise]) -> None:
-        """Stop and release the pipeline (bounded, never blocking), then the association id."""
-        await self._stop(promises)
-        if self._sctp_association_id is not None:
-            SctpAssociationIds.release(self._sctp_association_id)
-            self._sctp_association_id = None
+        """Stop and release the pipeline (bounded, never blocking), then the association id.
+
+        Also after a failed or cancelled :meth:`start` (what was not taken is skipped); the
+        GLib loop and the id are given back even if the teardown fails or is cancelled.
+        """
+        try:
+            await self._stop(promises)
+        finally:
+            if self._sctp_association_id is not None:
+                SctpAssociationIds.release(self._sctp_association_id)
+                self._sctp_association_id = None
 
     async def _stop(self, promises: list[Gst.Promise]) -> None:
         """Tear down on the GLib thread (bounded) and give the thread back, never blocking."""
         glib, self.glib = self.glib, None
         if glib is None:
             return
+        last = False
         try:
             await asyncio.wait_for(glib.call(self._teardown, promises), _CLOSE_TIMEOUT)
         except TimeoutError:
             log.error("webrtcbin did not stop within %s s; abandoning it", _CLOSE_TIMEOUT)
             glib.abandon()
-        if glib.release():
+        finally:
+            # Queued behind the teardown, which runs even if this wait was cancelled.
+            last = glib.release()
+        if last:
             await glib.wait_stopped(_THREAD_END_TIMEOUT)
 
     def stop_now(self) -> None:

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidStateError, WebRTCError
 from ..events import EventEmitter
+from ..glibloop import post
 from ..gst import Gst
 from ..sdp import MediaSection, SessionDescription
 from ..tracing import trace
 from .codecs import CODECS, encodings_in, payload_types_for
-from .receiver import RemoteTrack
+from .receiver import RemoteTrack, discard_pad
 from .sender import DIRECTIONS, RtpSender, Transceiver, build_sender_bin
 from .sources import MediaSource
 
@@ -53,6 +54,11 @@ class PeerMedia:
     def tracks(self) -> list[RemoteTrack]:
         """The remote tracks received so far."""
         return list(self._tracks)
+
+    @property
+    def senders(self) -> list[RtpSender]:
+        """Every sender :meth:`add_track` made, in order; a removed one stays (inactive)."""
+        return list(self._senders)
 
     # --- checks, before the peer connection starts -------------------------------------------
 
@@ -255,9 +261,21 @@ class PeerMedia:
         del transceiver
         track = RemoteTrack(kind, encoding, mid or pad.get_name(), loop, glib)
         track.mid = mid
-        track._build(pipeline, pad)  # linked before returning: no data is lost
+        try:
+            track._build(pipeline, pad)  # linked before returning: no data is lost
+        except WebRTCError as exc:  # not raised into GStreamer's thread: to the user
+            discard_pad(pipeline, pad)
+            post(loop, self._on_track_failed, exc)
+            return None
         self._tracks_built.append(track)
         return track
+
+    def _on_track_failed(self, error: WebRTCError) -> None:
+        """asyncio thread: a remote track could not be received: the ``error`` event."""
+        if self._pipeline.closed:
+            return
+        log.error("%s", error)
+        self._events.emit("error", error)
 
     def on_remote_track(self, track: RemoteTrack) -> None:
         """asyncio thread: announce ``track``."""

@@ -19,7 +19,7 @@ from .frames import AudioFrame, VideoFrame, rgb_stride
 if TYPE_CHECKING:
     from ..glibloop import GLibLoop
 
-__all__ = ["RemoteTrack"]
+__all__ = ["RemoteTrack", "discard_pad"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,24 @@ _TO_PYTHON = {
     "video": "videoconvert ! video/x-raw,format=RGB",
     "audio": "audioconvert ! audioresample ! audio/x-raw,format=S16LE,layout=interleaved",
 }
+
+
+#: Where a stream nobody can use goes (no decoder, or its track failed to build).
+_DISCARD = "fakesink sync=false async=false"
+
+
+def discard_pad(pipeline: Gst.Pipeline, pad: Gst.Pad) -> None:
+    """Streaming thread: send ``pad``'s stream to a fakesink, so that it cannot stall RTP.
+
+    For a track that failed to build: the other tracks of the session keep flowing.
+    """
+    sink = Gst.parse_bin_from_description(_DISCARD, True)
+    pipeline.add(sink)
+    if pad.link(sink.get_static_pad("sink")) != Gst.PadLinkReturn.OK:
+        pipeline.remove(sink)
+        log.warning("could not discard the stream of %s", pad.get_name())
+        return
+    sink.sync_state_with_parent()
 
 
 class _TrackEvents(EventEmitter):
@@ -52,8 +70,10 @@ def _link_branch(container: Gst.Bin, tee: Gst.Element, description: str) -> Gst.
     for element in iterate(branch.iterate_sinks()):
         if element.find_property("async") is not None:
             element.set_property("async", False)
-    container.add(branch)
     sink = branch.get_static_pad("sink")
+    if sink is None:  # nothing to feed (a source, say): never added, never started
+        raise ValueError(f"invalid pipeline {description!r}: it has no unlinked sink pad")
+    container.add(branch)
     branch.sync_state_with_parent()
     tee_pad = tee.request_pad_simple("src_%u")
     result = tee_pad.link(sink)
@@ -109,16 +129,24 @@ class RemoteTrack:
         """Link webrtcbin's new source pad to a depayloader and a tee (streaming thread).
 
         It must be linked before the pad-added handler returns, or data is lost.
+        Raises :class:`WebRTCError` (nothing added) when it cannot be built or linked.
         """
         if self.codec is None:
-            description = "fakesink sync=false async=false"
+            description = _DISCARD
         else:
             description = (
                 f"queue ! {self.codec.depayloader} ! tee name=encoded allow-not-linked=true"
             )
-        bin_ = Gst.parse_bin_from_description(description, True)
+        what = f"the remote {self.kind} track {self.id} ({self.encoding_name})"
+        try:
+            bin_ = Gst.parse_bin_from_description(description, True)
+        except GLib.Error as exc:
+            raise WebRTCError(f"cannot receive {what}: {exc.message}") from None
         pipeline.add(bin_)
-        pad.link(bin_.get_static_pad("sink"))
+        result = pad.link(bin_.get_static_pad("sink"))
+        if result != Gst.PadLinkReturn.OK:
+            pipeline.remove(bin_)
+            raise WebRTCError(f"cannot receive {what}: link refused ({result.value_nick})")
         bin_.sync_state_with_parent()
         self._pipeline = bin_  # branches live inside the track's own bin, beside the tee
         self._tee = bin_.get_by_name("encoded")

@@ -189,7 +189,11 @@ class RtpSender:
         self.source._detach(self._bin)
 
     def _remove(self, pipeline: Gst.Pipeline, webrtc: Gst.Element) -> None:
-        """GLib thread: stop sending and take the bin out of the pipeline."""
+        """GLib thread: stop sending, take the bin out and give webrtcbin its sink pad back.
+
+        The transceiver stays (its m-line is kept, ``recvonly``); each add/remove cycle
+        leaves webrtcbin with the sink pads it had before.
+        """
         self._detach_source()
         bin_, pad = self._bin, self._pad
         self._bin = self._pad = None
@@ -200,6 +204,8 @@ class RtpSender:
             src.unlink(pad)
         bin_.set_state(Gst.State.NULL)
         pipeline.remove(bin_)
+        if pad is not None and pad.get_parent() is webrtc:
+            webrtc.release_request_pad(pad)
 
     def __repr__(self) -> str:
         return f"<RtpSender {self.kind} {self.codec.name} pt={self.payload_type}>"

@@ -90,6 +90,8 @@ async def test_connect_plays_a_track_into_a_gstreamer_sink() -> None:
     a, b, tracks, _ = await _send(VideoSource(width=320, height=240))
     try:
         track = await asyncio.wait_for(tracks.get(), 15)
+        assert b.get_receivers() == [track]  # aiortc's getReceivers(): the remote tracks
+        assert a.get_receivers() == []
         played = asyncio.Event()
         loop = asyncio.get_running_loop()
         await track.connect("fakesink name=played signal-handoffs=true sync=false")
