@@ -30,7 +30,7 @@ from .config import Configuration
 from .datachannel import DataChannel
 from .errors import ClosedError, InvalidSDPError, WebRTCError
 from .events import EventEmitter
-from .media import BroadcastTrack, RemoteTrack, RtpSender, Transceiver
+from .media import RemoteTrack, RtpSender, Transceiver
 from .media.peer import PeerMedia
 from .media.sources import MediaSource
 from .negotiator import Negotiator, as_description
@@ -345,11 +345,7 @@ class PeerConnection:
         """
         self._media.check_source(source)
         await self._ensure_started()
-        sender = await self._media.add_track(source)
-        if isinstance(source, BroadcastTrack):
-            # Its join's key unit may be dropped while DTLS comes up: one more once connected.
-            self.on("connectionstatechange", source.keyframe_when_connected(self))
-        return sender
+        return await self._media.add_track(source)
 
     async def add_transceiver(self, kind: str, direction: str = "sendrecv") -> Transceiver:
         """Add an m-line of ``kind`` (``audio``/``video``) in ``direction`` without a source.

@@ -30,7 +30,6 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -39,7 +38,7 @@ from .. import exits
 from ..errors import ClosedError, InvalidStateError, WebRTCError
 from ..events import EventEmitter
 from ..glibloop import GLibLoop, acquire_glib_loop, post
-from ..gst import GLib, Gst, GstVideo, ensure_init, iterate
+from ..gst import GLib, Gst, GstVideo, GstWebRTC, ensure_init, iterate
 from .sources import AudioSource, MediaSource, VideoSource
 
 __all__ = ["Broadcast", "BroadcastTrack"]
@@ -69,6 +68,8 @@ class _Branch:
     viewer_pipeline: Gst.Element | None
     wants_keyframe: bool
     probes: list[tuple[Gst.Pad, int]] = field(default_factory=list)
+    webrtc: Gst.Element | None = None  # the viewer's webrtcbin, watched for "connected"
+    connected_handler: int = 0
     caps: Gst.Caps | None = None
     offset: int | None = None  # broadcast timestamps -> the viewer's running time
     bytes_out: int = 0
@@ -144,19 +145,6 @@ class BroadcastTrack(MediaSource):
 
     def raw_description(self) -> str:
         raise InvalidStateError("a broadcast track is encoded once, by its broadcast")
-
-    def keyframe_when_connected(self, pc: Any) -> Callable[[], None]:
-        """A ``connectionstatechange`` handler: a key unit for ``pc`` once it connects.
-
-        What the viewer was sent before its DTLS was up never reached it, the join's key
-        unit included.
-        """
-
-        def on_change() -> None:
-            if pc.connection_state == "connected":
-                self.broadcast.request_keyframe()
-
-        return on_change
 
     def encoded_description(self) -> str:
         """An ``appsrc`` that the broadcast feeds with its encoded stream, for one viewer.
@@ -408,6 +396,15 @@ class Broadcast:
         branch.probes.append(
             (src, src.add_probe(Gst.PadProbeType.BUFFER, self._gst_count_bytes, branch))
         )
+        # What the viewer was sent before its DTLS was up never reached it, the join's key
+        # unit included: one more once it connects.
+        peer = sender_bin.get_static_pad("src").get_peer()
+        webrtc = peer.get_parent_element() if peer is not None else None
+        if webrtc is not None:
+            branch.webrtc = webrtc
+            branch.connected_handler = webrtc.connect(
+                "notify::connection-state", self._gst_on_viewer_state
+            )
         with self._lock:
             if chain.caps is not None:
                 appsrc.set_property("caps", chain.caps)
@@ -438,6 +435,9 @@ class Broadcast:
         for pad, probe_id in branch.probes:
             pad.remove_probe(probe_id)
         branch.probes.clear()
+        if branch.webrtc is not None:
+            branch.webrtc.disconnect(branch.connected_handler)
+            branch.webrtc = None
         branch.viewer_pipeline = None
         if left:
             self._post(self._events.emit, "viewer_left", branch.viewer)
@@ -472,6 +472,12 @@ class Broadcast:
             self._request_keyframe()
             return Gst.PadProbeReturn.DROP
         return Gst.PadProbeReturn.OK
+
+    def _gst_on_viewer_state(self, webrtc: Gst.Element, _spec: object) -> None:
+        """A GStreamer thread: a viewer's connection state changed."""
+        state = webrtc.get_property("connection-state")
+        if state == GstWebRTC.WebRTCPeerConnectionState.CONNECTED:
+            self._request_keyframe()
 
     def _gst_on_caps(
         self, _pad: Gst.Pad, info: Gst.PadProbeInfo, chain: _Chain
