@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from .. import exits
-from ..errors import ClosedError, InvalidStateError, WebRTCError
+from ..errors import ClosedError, InvalidStateError, OperationTimeoutError, WebRTCError
 from ..events import EventEmitter
 from ..glibloop import GLibLoop, acquire_glib_loop, post
 from ..gst import GLib, Gst, GstVideo, GstWebRTC, ensure_init, iterate
@@ -215,6 +215,8 @@ class Broadcast:
         self._started = False
         self._closed = False
         self._end_reason: str | None = None
+        self._flowing = asyncio.Event()  # every chain has its caps, or the broadcast ended
+        self._ended = asyncio.Event()
 
     # --- lifecycle (asyncio thread) -----------------------------------------------------------
 
@@ -232,15 +234,30 @@ class Broadcast:
         exits.add(self)  # stopped at interpreter exit if nobody closes it
         try:
             await asyncio.wait_for(self._glib.call(self._build), _START_TIMEOUT)
+            await self._wait_flowing()
         except BaseException:
             await self.close()
             raise
+
+    async def _wait_flowing(self) -> None:
+        """Until every source's encoded stream has its caps (what a viewer's offer needs)."""
+        try:
+            await asyncio.wait_for(self._flowing.wait(), _START_TIMEOUT)
+        except TimeoutError:
+            raise OperationTimeoutError(
+                f"{self.name}: no encoded stream within {_START_TIMEOUT:.0f} s",
+                operation="Broadcast.start",
+                state="starting",
+            ) from None
+        if self._end_reason is not None:
+            raise WebRTCError(f"{self.name} did not start: {self._end_reason}")
 
     async def close(self) -> None:
         """Stop the pipeline; every viewer's stream ends (idempotent)."""
         if self._closed:
             return
         self._closed = True
+        self._ended.set()
         exits.discard(self)
         glib, self._glib = self._glib, None
         if glib is None:
@@ -293,6 +310,11 @@ class Broadcast:
     def end_reason(self) -> str | None:
         """Why the broadcast ended, if it did by itself."""
         return self._end_reason
+
+    async def wait_ended(self) -> str:
+        """Wait until a source ends or fails, or the broadcast is closed; return why."""
+        await self._ended.wait()
+        return self._end_reason or "closed"
 
     def stats(self) -> dict[str, Any]:
         """``frames_in`` per kind, ``keyframes_forced``, and ``bytes_out`` per viewer id."""
@@ -361,6 +383,7 @@ class Broadcast:
             sink_pad.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, self._gst_on_caps, chain)
             self._frames_in[track.kind] = 0
             self._chains[track.kind] = chain
+            track.source._attach(bin_)
         self._pipeline = pipeline
         if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             raise WebRTCError(f"{self.name}: the sources did not start")
@@ -371,6 +394,10 @@ class Broadcast:
             branches = [(chain, key) for chain in self._chains.values() for key in chain.branches]
         for chain, key in branches:
             self._remove_branch(chain, key)
+        for track in (self.video, self.audio):
+            built = self._chains.get(track.kind) if track is not None else None
+            if track is not None and built is not None:
+                track.source._detach(built.bin)
         if pipeline is not None:
             pipeline.get_bus().disable_sync_message_emission()
             pipeline.set_state(Gst.State.NULL)
@@ -383,6 +410,8 @@ class Broadcast:
         chain = self._chains.get(track.kind)
         if self._pipeline is None or chain is None:
             raise ClosedError(f"{self.name} is not running")
+        if self._end_reason is not None:
+            raise ClosedError(f"{self.name} ended: {self._end_reason}")
         appsrc = sender_bin.get_by_name("broadcast")
         viewer_pipeline = sender_bin.get_parent()
         viewer = (
@@ -415,6 +444,13 @@ class Broadcast:
         self._request_keyframe()
         if joined:
             self._post(self._events.emit, "viewer_joined", viewer)
+
+    def _end_viewers(self) -> None:
+        """GLib thread: end of stream to every viewer (their RTP sessions say BYE)."""
+        with self._lock:
+            appsrcs = [b.appsrc for c in self._chains.values() for b in c.branches.values()]
+        for appsrc in appsrcs:
+            appsrc.emit("end-of-stream")
 
     def _leave(self, track: BroadcastTrack, sender_bin: Gst.Bin) -> None:
         """GLib thread: stop feeding ``sender_bin``'s appsrc (idempotent)."""
@@ -487,6 +523,9 @@ class Broadcast:
         if event is not None and event.type == Gst.EventType.CAPS:
             with self._lock:
                 chain.caps = event.parse_caps()
+                flowing = all(c.caps is not None for c in self._chains.values())
+            if flowing:
+                self._post(self._flowing.set)
         return Gst.PadProbeReturn.OK
 
     def _gst_fan_out(
@@ -564,7 +603,12 @@ class Broadcast:
         if self._end_reason is not None or self._closed:
             return
         self._end_reason = reason
+        self._flowing.set()
+        self._ended.set()
         log.info("%s ended: %s", self.name, reason)
+        glib = self._glib
+        if glib is not None:
+            glib.call_soon(self._end_viewers)
         self._events.emit("ended", reason)
 
     def __repr__(self) -> str:

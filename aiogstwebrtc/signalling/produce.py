@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aiogstwebrtc.media import MediaSource
 
     from .roles import ProducerSession
+    from .shared_media import SharedMedia
 
 __all__ = [
     "DEMO_AUDIO",
@@ -72,11 +73,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--audio",
-        default=DEMO_AUDIO,
-        help="GStreamer source of raw audio (default: a 440 Hz tone); 'none' for no audio",
+        default=None,
+        help="GStreamer source of raw audio (default: a 440 Hz tone, none with --rtsp); "
+        "'none' for no audio",
     )
     parser.add_argument(
-        "--video-codec", default="vp8", help="vp8 (default), vp9 or h264 (browsers need vp8/h264)"
+        "--rtsp",
+        metavar="URL",
+        help="pass an RTSP camera's H.264 through to every consumer, not re-encoded "
+        "(instead of --video; rtsp://[user:password@]host[:port]/path)",
+    )
+    parser.add_argument(
+        "--retry",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="when the shared source ends or fails, end its sessions and start it again "
+        "with backoff (1 s doubling to 5 s) instead of stopping (default: on with --rtsp)",
+    )
+    parser.add_argument(
+        "--video-codec",
+        default=None,
+        help="vp8 (default), vp9 or h264 (browsers need vp8/h264); with --rtsp the "
+        "camera's codec (default h264)",
     )
     parser.add_argument("--width", type=int, default=640, help="video width (default 640)")
     parser.add_argument("--height", type=int, default=360, help="video height (default 360)")
@@ -108,13 +126,15 @@ def make_sources(
     video: str | None,
     audio: str | None,
     *,
-    video_codec: str = "vp8",
+    video_codec: str | None = None,
     width: int = 640,
     height: int = 360,
     framerate: int = 30,
+    rtsp: str | None = None,
 ) -> Callable[[], list[MediaSource]]:
     """A factory of fresh sources for each session (None or 'none' leaves a kind out).
 
+    ``rtsp``: the video is that camera's stream passed through (``video`` is ignored).
     The pipelines are checked now, so a typo fails before any consumer comes.
     """
     from aiogstwebrtc.gst import Gst, ensure_init
@@ -132,19 +152,30 @@ def make_sources(
 
     def build() -> list[MediaSource]:
         sources: list[MediaSource] = []
-        if video is not None:
+        if rtsp is not None:
+            sources.append(VideoSource.from_rtsp(rtsp, codec=video_codec or "h264"))
+        elif video is not None:
             sources.append(
                 VideoSource(
-                    video, codec=video_codec, width=width, height=height, framerate=framerate
+                    video,
+                    codec=video_codec or "vp8",
+                    width=width,
+                    height=height,
+                    framerate=framerate,
                 )
             )
         if audio is not None:
             sources.append(AudioSource(audio))
         return sources
 
-    for source in build():  # validates codec names and sizes
+    try:
+        built = build()  # validates codec names, sizes and the RTSP URL
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+    for source in built:
         try:
-            Gst.parse_launch(f"{source.raw_description()} ! fakesink")
+            media = source.encoded_description() if source.passthrough else source.raw_description()
+            Gst.parse_launch(f"{media} ! fakesink")
         except Exception as exc:
             raise ValueError(f"invalid {source.kind} source {source.pipeline!r}: {exc}") from None
     return build
@@ -175,25 +206,30 @@ async def produce(
     local_addresses: list[str] | None = None,
     chat: Callable[[ProducerSession, str | bytes], str | bytes] = demo_chat,
     shared: bool = True,
+    retry: bool = False,
 ) -> int:
     """Run a producer until SIGINT/SIGTERM (0) or until the server goes away (1).
 
     With ``shared`` (the default) every consumer gets the one capture and encode of a
     :class:`~aiogstwebrtc.media.Broadcast` made from one call of ``sources``; otherwise
-    ``sources`` is called for each consumer.
+    ``sources`` is called for each consumer. With ``retry``, a shared source that ends or
+    fails (its sessions end with the reason) is started again with backoff; without it the
+    producer stops (1).
     """
     if not shared:
-        return await _produce(server, name, sources, token, max_sessions, local_addresses, chat)
-    from aiogstwebrtc.media import AudioSource, Broadcast, VideoSource
-
-    made = sources()
-    video = next((s for s in made if isinstance(s, VideoSource)), None)
-    audio = next((s for s in made if isinstance(s, AudioSource)), None)
-    async with Broadcast(video=video, audio=audio) as broadcast:
-        tracks: list[MediaSource] = [t for t in (broadcast.video, broadcast.audio) if t]
         return await _produce(
-            server, name, lambda: list(tracks), token, max_sessions, local_addresses, chat
+            server, name, sources, token, max_sessions, local_addresses, chat, None
         )
+    from .shared_media import SharedMedia
+
+    media = SharedMedia(sources, retry=retry)
+    await media.start()
+    try:
+        return await _produce(
+            server, name, media.tracks, token, max_sessions, local_addresses, chat, media
+        )
+    finally:
+        await media.close()
 
 
 async def _produce(
@@ -204,6 +240,7 @@ async def _produce(
     max_sessions: int,
     local_addresses: list[str] | None,
     chat: Callable[[ProducerSession, str | bytes], str | bytes],
+    media: SharedMedia | None,
 ) -> int:
     from aiogstwebrtc.config import Configuration
 
@@ -222,6 +259,14 @@ async def _produce(
     )
     producer.on("session", lambda s: say(f"consumer {s.peer_id} joined"))
     producer.on("session_ended", lambda s: say(f"consumer {s.peer_id} left"))
+    gave_up = media.gave_up if media is not None else asyncio.Event()
+    if media is not None:
+
+        async def end_all(reason: str) -> None:
+            for session in list(producer.sessions.values()):
+                await session.close(f"the source ended: {reason}")
+
+        media.on_end = end_all
     with stop_on_signals() as stop:
         starting = asyncio.ensure_future(producer.start())
         await wait_first(starting, stop.wait())  # a signal also stops a slow connection
@@ -236,9 +281,12 @@ async def _produce(
             return 1
         say(f"producing as {name!r} (peer {producer.peer_id}) on {server}")
         try:
-            await wait_first(stop.wait(), producer.wait_closed())
+            await wait_first(stop.wait(), producer.wait_closed(), gave_up.wait())
         finally:
             await producer.close()
+    if gave_up.is_set() and not stop.is_set():
+        log.error("the source ended and --retry is off: stopping")
+        return 1
     if not stop.is_set():
         log.error("the signalling server closed the connection")
         return 1
@@ -248,14 +296,19 @@ async def _produce(
 
 def run(args: argparse.Namespace) -> int:
     """Run ``aiogstwebrtc produce``."""
+    if args.rtsp and args.per_consumer_encode:
+        log.error("--rtsp passes one camera through for all consumers: no --per-consumer-encode")
+        return 2
+    audio = args.audio if args.audio is not None else ("none" if args.rtsp else DEMO_AUDIO)
     try:
         sources = make_sources(
             args.video,
-            args.audio,
+            audio,
             video_codec=args.video_codec,
             width=args.width,
             height=args.height,
             framerate=args.framerate,
+            rtsp=args.rtsp,
         )
     except ValueError as exc:
         log.error("%s", exc)
@@ -269,5 +322,6 @@ def run(args: argparse.Namespace) -> int:
             max_sessions=args.max_sessions,
             local_addresses=args.local_addresses,
             shared=not args.per_consumer_encode,
+            retry=args.retry if args.retry is not None else bool(args.rtsp),
         )
     )

@@ -51,13 +51,14 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--port", type=int, default=0, help="0: a free one")
     parser.add_argument("--ignore-keyframe-requests", action="store_true")
     args = parser.parse_args()
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
-    server.set_service("0")  # a free port, read back below
+    server.set_service(str(args.port))  # 0: a free port, read back below
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch_description(args.codec, args.gop, args.width, args.height, args.fps))
     factory.set_shared(True)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import select
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,56 +13,8 @@ from aiogstwebrtc import PeerConnection, WebRTCError
 from aiogstwebrtc.gst import Gst, ensure_init
 from aiogstwebrtc.media import EncodedVideoSource, RtspSource, VideoSource
 from tests.aiortc_peer import aiortc_peer, we_offer
+from tests.media.cameras import Camera
 from tests.media.walk import codec_elements, factory_names
-
-CAMERA = Path(__file__).with_name("rtsp_camera.py")
-
-
-class Camera:
-    """tests/media/rtsp_camera.py in a child process (gst-rtsp-server on 127.0.0.1)."""
-
-    def __init__(self, codec: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(CAMERA), "--codec", codec],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], 30)
-        line = self.process.stdout.readline().strip() if ready else ""
-        if not line.startswith("rtsp://127.0.0.1:"):
-            self.stop()
-            raise RuntimeError(f"the RTSP camera did not start: {line!r}")
-        self.url = line
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                stream.close()
-
-
-@pytest.fixture
-def camera() -> Iterator[Callable[[str], Camera]]:
-    started: list[Camera] = []
-
-    def start(codec: str = "h264") -> Camera:
-        started.append(Camera(codec))
-        return started[-1]
-
-    yield start
-    for one in started:
-        one.stop()
 
 
 def test_the_codec_walk_finds_decoders_and_encoders() -> None:
