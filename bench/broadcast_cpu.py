@@ -1,0 +1,224 @@
+"""``broadcast_cpu``: CPU seconds per second of a process serving one 720p30 VP8 stream to
+1, 5 and 20 viewers: our :class:`~aiogstwebrtc.media.Broadcast` against aiortc's
+``MediaRelay`` (which encodes once per viewer).
+
+    scripts/in-netns.sh .venv/bin/python -m bench.broadcast_cpu [--viewers 1 5 20]
+        [--warmup 3] [--window 10]
+
+The producing side runs alone in a child process (``--serve ours|aiortc --count N``): it
+makes N offers (non-trickle, sendonly video), takes N answers on stdin, waits until every
+viewer is connected, lets it run ``--warmup`` s, then reports its own CPU time
+(``getrusage``, all threads) over ``--window`` s. The viewers are our PeerConnections in
+this process for both producers: they receive and depayload, and never decode (a
+RemoteTrack decodes only for ``recv``/``connect``), so they cost the producer nothing.
+
+Sources: ours ``videotestsrc is-live=true pattern=ball`` at 1280x720 30 fps, VP8 by our
+``VideoSource`` (vp8enc deadline=1 cpu-used=8 threads=2, 1 Mbps CBR); aiortc the same
+pattern, 60 frames rendered before the clock starts (bench/media.py) and replayed at 30 fps
+through ``MediaRelay().subscribe()``, VP8 by aiortc's libvpx at its defaults. Drawing the
+pattern live costs ours ~0.12 CPU s/s that aiortc does not pay (bench/media.py measured
+it): the comparison is slightly unfair to us. Not part of ``make bench``: figures go to
+docs/media.md ("Broadcast").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .common import cpu_seconds, ensure_namespace
+
+ROOT = Path(__file__).resolve().parent.parent
+WIDTH, HEIGHT, FPS = 1280, 720, 30
+
+
+# --- the producing process ------------------------------------------------------------------
+
+
+async def _serve_ours(count: int, lines: asyncio.Queue[str]) -> tuple[list[Any], Any]:
+    from aiogstwebrtc import PeerConnection
+    from aiogstwebrtc.media import Broadcast, VideoSource
+
+    broadcast = Broadcast(
+        video=VideoSource(
+            "videotestsrc is-live=true pattern=ball", width=WIDTH, height=HEIGHT, framerate=FPS
+        )
+    )
+    await broadcast.start()
+    assert broadcast.video is not None
+    peers = []
+    for _ in range(count):
+        pc = PeerConnection()
+        peers.append(pc)
+        await pc.add_track(broadcast.video)
+        await pc.set_local_description(await pc.create_offer())
+        await pc.wait_for_ice_gathering_complete(10)
+        local = pc.local_description
+        assert local is not None
+        _say({"offer": local.sdp})
+        await pc.set_remote_description({"type": "answer", "sdp": await lines.get()})
+    for pc in peers:
+        await pc.wait_for_connection_state("connected", 30)
+    return peers, broadcast
+
+
+async def _serve_aiortc(count: int, lines: asyncio.Queue[str]) -> tuple[list[Any], Any]:
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+    from aiortc.contrib.media import MediaRelay
+
+    from .media import _pattern_frames
+
+    frames = _pattern_frames(60)
+
+    class PatternTrack(VideoStreamTrack):
+        def __init__(self) -> None:
+            super().__init__()
+            self.index = 0
+
+        async def recv(self) -> Any:
+            pts, time_base = await self.next_timestamp()
+            frame = frames[self.index % len(frames)]
+            self.index += 1
+            frame.pts = pts
+            frame.time_base = time_base or Fraction(1, 90000)
+            return frame
+
+    source, relay = PatternTrack(), MediaRelay()
+    peers = []
+    for _ in range(count):
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        peers.append(pc)
+        pc.addTransceiver(relay.subscribe(source), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        _say({"offer": pc.localDescription.sdp})
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=await lines.get(), type="answer"))
+    deadline = time.monotonic() + 30
+    while any(pc.connectionState != "connected" for pc in peers):
+        if time.monotonic() > deadline:
+            raise TimeoutError("aiortc viewers did not connect")
+        await asyncio.sleep(0.1)
+    return peers, None
+
+
+def _say(message: dict[str, Any]) -> None:
+    print(json.dumps(message), flush=True)
+
+
+async def serve(kind: str, count: int, warmup: float, window: float) -> None:
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def read_stdin() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(lines.put_nowait, json.loads(line)["answer"])
+
+    loop.run_in_executor(None, read_stdin)
+    serving = _serve_ours if kind == "ours" else _serve_aiortc
+    peers, broadcast = await serving(count, lines)
+    await asyncio.sleep(warmup)
+    start_cpu, start = cpu_seconds(), time.monotonic()
+    await asyncio.sleep(window)
+    cpu = (cpu_seconds() - start_cpu) / (time.monotonic() - start)
+    result: dict[str, Any] = {"cpu_per_s": cpu}
+    if broadcast is not None:
+        stats = broadcast.stats()
+        result["viewers_with_bytes"] = sum(1 for n in stats["bytes_out"].values() if n > 0)
+        result["encoders"] = len(broadcast.encoders())
+    else:
+        result["viewers_with_bytes"] = sum(1 for pc in peers if pc.connectionState == "connected")
+    for pc in peers:
+        await pc.close()
+    if broadcast is not None:
+        await broadcast.close()
+    _say({"result": result})
+
+
+# --- the viewers (this process) -------------------------------------------------------------
+
+
+async def measure(kind: str, count: int, warmup: float, window: float) -> dict[str, Any]:
+    from aiogstwebrtc import PeerConnection
+
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.broadcast_cpu",
+        "--serve",
+        kind,
+        "--count",
+        str(count),
+        "--warmup",
+        str(warmup),
+        "--window",
+        str(window),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    viewers: list[PeerConnection] = []
+    try:
+        while True:
+            line = await asyncio.wait_for(child.stdout.readline(), warmup + window + 120)
+            if not line:
+                raise RuntimeError(f"the {kind} producer exited early")
+            message = json.loads(line)
+            if "result" in message:
+                result: dict[str, Any] = message["result"]
+                return result
+            pc = PeerConnection()
+            viewers.append(pc)
+            answer = await pc.handle_offer({"type": "offer", "sdp": message["offer"]})
+            await pc.wait_for_ice_gathering_complete(10)
+            local = pc.local_description or answer
+            child.stdin.write((json.dumps({"answer": local.sdp}) + "\n").encode())
+            await child.stdin.drain()
+    finally:
+        for pc in viewers:
+            await pc.close()
+        if child.returncode is None:
+            child.stdin.close()
+            await child.wait()
+
+
+async def main(counts: list[int], warmup: float, window: float) -> None:
+    rows = []
+    for count in counts:
+        ours = await measure("ours", count, warmup, window)
+        theirs = await measure("aiortc", count, warmup, window)
+        rows.append((count, ours, theirs))
+        print(
+            f"{count:>3} viewers: ours {ours['cpu_per_s']:.3f} CPU s/s "
+            f"({ours['viewers_with_bytes']} receiving, {ours['encoders']} encoder), "
+            f"aiortc MediaRelay {theirs['cpu_per_s']:.3f} CPU s/s "
+            f"({theirs['viewers_with_bytes']} connected); ours/aiortc "
+            f"{ours['cpu_per_s'] / theirs['cpu_per_s']:.2f}",
+            flush=True,
+        )
+    first = rows[0]
+    for count, ours, theirs in rows[1:]:
+        print(
+            f"{count} viewers / {first[0]}: ours {ours['cpu_per_s'] / first[1]['cpu_per_s']:.2f}x,"
+            f" aiortc {theirs['cpu_per_s'] / first[2]['cpu_per_s']:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--viewers", type=int, nargs="+", default=[1, 5, 20])
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--serve", choices=["ours", "aiortc"])
+    parser.add_argument("--count", type=int, default=1)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.serve, args.count, args.warmup, args.window))
+    else:
+        ensure_namespace(sys.argv, "bench.broadcast_cpu")
+        asyncio.run(main(args.viewers, args.warmup, args.window))
