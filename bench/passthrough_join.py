@@ -10,8 +10,11 @@ that joins fall at random points of the GOP: our PeerConnection with
 trial: ms from ``add_track`` to aiortc's first decoded frame ("join"), and from our side
 reaching ``connected`` to that frame ("after connected"). The same trials with
 ``VideoSource(codec="h264")`` (x264 in our pipeline, which a viewer's PLI can ask for a
-keyframe) are the comparison. Not part of ``make bench``: a measurement
-for docs/media.md ("Passthrough").
+keyframe) are the comparison, and so are viewers joining a running ``Broadcast``: of
+our VP8 encode ("broadcast vp8", ``join_to_first_frame`` of issue 11: the shared encoder is
+asked for a key unit on join and on connect) and of the camera passed through ("broadcast
+rtsp": the first frame waits for the camera's next IDR). Not part of ``make bench``: a
+measurement for docs/media.md ("Passthrough", "Broadcast").
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aiogstwebrtc import PeerConnection
-from aiogstwebrtc.media import MediaSource, VideoSource
+from aiogstwebrtc.media import Broadcast, MediaSource, VideoSource
 from tests.aiortc_peer import aiortc_peer, we_offer
 
 CAMERA = Path(__file__).resolve().parent.parent / "tests" / "media" / "rtsp_camera.py"
@@ -97,15 +100,29 @@ async def main() -> None:
         steady_source = VideoSource.from_rtsp(url)
         await steady.add_track(steady_source)
         await steady_source.wait_started(15)
-        results: dict[str, list[tuple[float, float]]] = {"passthrough": [], "x264 (ours)": []}
+        results: dict[str, list[tuple[float, float]]] = {
+            "passthrough": [],
+            "x264 (ours)": [],
+            "broadcast vp8": [],
+            "broadcast rtsp": [],
+        }
+        shared = Broadcast(video=VideoSource(width=320, height=240, framerate=30))
+        shared_camera = Broadcast(video=VideoSource.from_rtsp(url))
+        await shared.start()
+        await shared_camera.start()
+        assert shared.video is not None and shared_camera.video is not None
         pauses = random.Random(11)
-        for _ in range(args.trials):  # alternating, so both see the same machine load
+        for _ in range(args.trials):  # alternating, so all see the same machine load
             await asyncio.sleep(pauses.uniform(0, args.gop / 30))
             results["passthrough"].append(await trial(VideoSource.from_rtsp(url)))
             encoded = VideoSource(codec="h264", width=320, height=240, framerate=30)
             results["x264 (ours)"].append(await trial(encoded))
+            results["broadcast vp8"].append(await trial(shared.video))
+            results["broadcast rtsp"].append(await trial(shared_camera.video))
         for name, samples in results.items():
             summary(name, samples)
+        await shared.close()
+        await shared_camera.close()
         await steady.close()
     finally:
         camera.terminate()

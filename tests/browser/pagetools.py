@@ -15,6 +15,7 @@ __all__ = [
     "CHROMIUM",
     "WAIT_MS",
     "browser_page",
+    "browser_pages",
     "command",
     "demo_state",
     "read_until",
@@ -64,22 +65,34 @@ async def browser_page(
     *, permissions: bool = True, log: list[str] | None = None
 ) -> AsyncIterator[Any]:
     """A fresh Chromium page (1280x900); console lines and page errors go to ``log``."""
+    async with browser_pages(1, permissions=permissions, log=log) as pages:
+        yield pages[0]
+
+
+@asynccontextmanager
+async def browser_pages(
+    count: int, *, permissions: bool = True, log: list[str] | None = None
+) -> AsyncIterator[list[Any]]:
+    """``count`` pages of one headless Chromium, each in a context of its own."""
     require_chromium()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = await browser.new_context(
-                viewport={"width": 1280, "height": 900},
-                permissions=["camera", "microphone"] if permissions else [],
-            )
-            page = await context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            if log is not None:
-                page.on("console", lambda m: log.append(f"console.{m.type}: {m.text}"))
-                page.on("pageerror", lambda e: log.append(f"pageerror: {e}"))
-            yield page
+            pages = []
+            for _ in range(count):
+                context = await browser.new_context(
+                    viewport={"width": 1280, "height": 900},
+                    permissions=["camera", "microphone"] if permissions else [],
+                )
+                page = await context.new_page()
+                page.set_default_timeout(WAIT_MS)
+                if log is not None:
+                    page.on("console", lambda m: log.append(f"console.{m.type}: {m.text}"))
+                    page.on("pageerror", lambda e: log.append(f"pageerror: {e}"))
+                pages.append(page)
+            yield pages
         finally:
             await browser.close()
 
