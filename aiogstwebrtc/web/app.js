@@ -59,6 +59,7 @@
     sharing: "off",
     consumers: 0,
     iceServers: null,
+    videoCodec: null,
   };
   window.demo = demo;
 
@@ -285,7 +286,9 @@
     let bytes = 0;
     let when = 0;
     let pairId = null;
+    let videoCodecId = null;
     const pairs = {};
+    const codecs = {};
     report.forEach((s) => {
       if (s.type === "inbound-rtp") {
         bytes += s.bytesReceived || 0;
@@ -295,13 +298,20 @@
           demo.width = s.frameWidth || 0;
           demo.height = s.frameHeight || 0;
           demo.fps = s.framesPerSecond || null;
+          videoCodecId = s.codecId || null;
         }
+      } else if (s.type === "codec") {
+        codecs[s.id] = s;
       } else if (s.type === "transport" && s.selectedCandidatePairId) {
         pairId = s.selectedCandidatePairId;
       } else if (s.type === "candidate-pair") {
         pairs[s.id] = s;
       }
     });
+    const codec = codecs[videoCodecId];
+    if (codec) {
+      demo.videoCodec = `${codec.mimeType} ${codec.sdpFmtpLine || ""}`.trim();
+    }
     const pair = pairs[pairId] ||
       Object.values(pairs).find((p) => p.nominated && p.state === "succeeded");
     if (pair && typeof pair.currentRoundTripTime === "number") {

@@ -62,3 +62,30 @@ async def test_three_browsers_and_two_aiortc_peers_watch_one_encode() -> None:
             assert names == ["opusenc", "vp8enc"], names  # one encode of each kind for all five
             assert all(count > 0 for count in broadcast.stats()["bytes_out"].values())
             assert not any("pageerror" in line for line in log), log
+
+
+async def test_an_rtsp_camera_broadcast_plays_in_chromium(camera: Any) -> None:
+    """H.264 passed through: the offer carries the camera's profile and packetization mode,
+    and Chromium decodes it (no decoder or encoder of ours)."""
+    rtsp = camera("h264")
+    server = SignallingServer(port=0)
+    server.add_static(WEB_DIR)
+    async with server, Broadcast(video=VideoSource.from_rtsp(rtsp.url)) as broadcast:
+        assert broadcast.encoders() == []
+
+        def shared() -> list[MediaSource]:
+            return [broadcast.video] if broadcast.video is not None else []
+
+        async with (
+            Producer(server.url, meta={"name": "camera"}, sources=shared),
+            browser_pages(1, permissions=False) as pages,
+        ):
+            page = pages[0]
+            await page.goto(f"http://127.0.0.1:{server.port}/?watch=camera")
+            await page.wait_for_function("window.demo.framesDecoded > 30")
+            state = await demo_state(page)
+            assert (state["width"], state["height"]) == (320, 240)
+            await page.wait_for_function("window.demo.videoCodec !== null")
+            codec = (await demo_state(page))["videoCodec"]
+            assert codec.startswith("video/H264"), codec
+            assert "packetization-mode=1" in codec and "profile-level-id=42" in codec, codec

@@ -1,0 +1,5 @@
+"""Fixtures of the browser tests."""
+
+from tests.media.cameras import camera
+
+__all__ = ["camera"]
