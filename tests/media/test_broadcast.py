@@ -236,3 +236,30 @@ async def test_fifty_viewers_come_and_go_while_a_steady_one_never_freezes(
             )
             assert broadcast.viewers == 1
         leak_check.assert_back(threads=1, fds=2)
+
+
+async def test_a_viewer_that_stops_reading_leaves_the_steady_one_at_its_frame_rate() -> None:
+    from tests.reliability.netfilter import impaired
+
+    async def frame_rate(watching: Viewer, seconds: float) -> float:
+        loop = asyncio.get_running_loop()
+        count, start = 0, loop.time()
+        while loop.time() - start < seconds:
+            await asyncio.wait_for(watching.tracks["video"].recv(), WAIT)
+            count += 1
+        return count / (loop.time() - start)
+
+    async with Broadcast(video=VideoSource(width=320, height=240)) as broadcast:
+        async with viewer(broadcast) as steady, viewer(broadcast) as stalled:
+            await steady.first_frame()
+            await stalled.first_frame()
+            await frame_rate(steady, 2.0)  # past the catch-up burst after the first frame
+            before = await frame_rate(steady, 4.0)
+            gatherer = stalled.theirs.getTransceivers()[0].receiver.transport.transport.iceGatherer
+            ports = [candidate.port for candidate in gatherer.getLocalCandidates()]
+            with impaired() as network:
+                network.block_udp_ports(ports)  # nothing reaches the stalled viewer any more
+                during = await frame_rate(steady, 4.0)
+                stats = broadcast.stats()
+            assert abs(during - before) <= 0.1 * before, (before, during, stats)
+            assert broadcast.viewers == 2

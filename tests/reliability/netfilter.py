@@ -44,6 +44,12 @@ class Impairment:
         self.clear()
         _nft("add", "rule", "inet", TABLE, "out", "meta", "l4proto", "udp", "drop")
 
+    def block_udp_ports(self, ports: list[int]) -> None:
+        """Drop every UDP packet sent to one of ``ports`` (a peer that stops reading)."""
+        self.clear()
+        listed = ", ".join(str(port) for port in ports)
+        _nft("add", "rule", "inet", TABLE, "out", "udp", "dport", f"{{ {listed} }}", "drop")
+
     def clear(self) -> None:
         """Let everything through again."""
         _nft("flush", "chain", "inet", TABLE, "out")
