@@ -41,15 +41,32 @@ WIDTH, HEIGHT, FPS = 1280, 720, 30
 # --- the producing process ------------------------------------------------------------------
 
 
-async def _serve_ours(count: int, lines: asyncio.Queue[str]) -> tuple[list[Any], Any]:
-    from aiogstwebrtc import PeerConnection
-    from aiogstwebrtc.media import Broadcast, VideoSource
+def _source(kind: str, rtsp: str | None) -> Any:
+    from aiogstwebrtc.media import VideoSource
 
-    broadcast = Broadcast(
-        video=VideoSource(
-            "videotestsrc is-live=true pattern=ball", width=WIDTH, height=HEIGHT, framerate=FPS
+    if kind == "rtsp":  # the camera's H.264 passed through
+        assert rtsp is not None
+        return VideoSource.from_rtsp(rtsp)
+    if kind == "transcode":  # the same camera decoded and encoded again by our VideoSource
+        return VideoSource(
+            f'rtspsrc location="{rtsp}" latency=200 ! rtph264depay ! h264parse ! avdec_h264',
+            codec="h264",
+            width=WIDTH,
+            height=HEIGHT,
+            framerate=FPS,
         )
+    return VideoSource(
+        "videotestsrc is-live=true pattern=ball", width=WIDTH, height=HEIGHT, framerate=FPS
     )
+
+
+async def _serve_ours(
+    count: int, lines: asyncio.Queue[str], kind: str = "ours", rtsp: str | None = None
+) -> tuple[list[Any], Any]:
+    from aiogstwebrtc import PeerConnection
+    from aiogstwebrtc.media import Broadcast
+
+    broadcast = Broadcast(video=_source(kind, rtsp))
     await broadcast.start()
     assert broadcast.video is not None
     peers = []
@@ -110,7 +127,7 @@ def _say(message: dict[str, Any]) -> None:
     print(json.dumps(message), flush=True)
 
 
-async def serve(kind: str, count: int, warmup: float, window: float) -> None:
+async def serve(kind: str, count: int, warmup: float, window: float, rtsp: str | None) -> None:
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str] = asyncio.Queue()
 
@@ -119,8 +136,10 @@ async def serve(kind: str, count: int, warmup: float, window: float) -> None:
             loop.call_soon_threadsafe(lines.put_nowait, json.loads(line)["answer"])
 
     loop.run_in_executor(None, read_stdin)
-    serving = _serve_ours if kind == "ours" else _serve_aiortc
-    peers, broadcast = await serving(count, lines)
+    if kind == "aiortc":
+        peers, broadcast = await _serve_aiortc(count, lines)
+    else:
+        peers, broadcast = await _serve_ours(count, lines, kind, rtsp)
     await asyncio.sleep(warmup)
     start_cpu, start = cpu_seconds(), time.monotonic()
     await asyncio.sleep(window)
@@ -142,7 +161,9 @@ async def serve(kind: str, count: int, warmup: float, window: float) -> None:
 # --- the viewers (this process) -------------------------------------------------------------
 
 
-async def measure(kind: str, count: int, warmup: float, window: float) -> dict[str, Any]:
+async def measure(
+    kind: str, count: int, warmup: float, window: float, rtsp: str | None = None
+) -> dict[str, Any]:
     from aiogstwebrtc import PeerConnection
 
     child = await asyncio.create_subprocess_exec(
@@ -157,6 +178,7 @@ async def measure(kind: str, count: int, warmup: float, window: float) -> dict[s
         str(warmup),
         "--window",
         str(window),
+        *(["--rtsp", rtsp] if rtsp else []),
         cwd=ROOT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -209,16 +231,60 @@ async def main(counts: list[int], warmup: float, window: float) -> None:
         )
 
 
+async def passthrough(count: int, warmup: float, window: float) -> None:
+    """``passthrough_cpu``: a 720p30 H.264 RTSP camera to ``count`` viewers, passed through
+    against decoded and encoded again (both once, in a Broadcast)."""
+    import subprocess
+
+    camera = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "media" / "rtsp_camera.py"),
+            "--width",
+            str(WIDTH),
+            "--height",
+            str(HEIGHT),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert camera.stdout is not None
+        url = camera.stdout.readline().strip()
+        passed = await measure("rtsp", count, warmup, window, url)
+        transcoded = await measure("transcode", count, warmup, window, url)
+        print(
+            f"{count} viewers of a 720p30 H.264 camera: passthrough {passed['cpu_per_s']:.3f} "
+            f"CPU s/s ({passed['encoders']} encoder), decode + encode "
+            f"{transcoded['cpu_per_s']:.3f} CPU s/s; passthrough/transcoding "
+            f"{passed['cpu_per_s'] / transcoded['cpu_per_s']:.2f}",
+            flush=True,
+        )
+    finally:
+        camera.terminate()
+        camera.wait(10)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--viewers", type=int, nargs="+", default=[1, 5, 20])
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--window", type=float, default=10.0)
-    parser.add_argument("--serve", choices=["ours", "aiortc"])
+    parser.add_argument(
+        "--passthrough",
+        action="store_true",
+        help="passthrough_cpu instead: an RTSP camera to 5 viewers, passed through or transcoded",
+    )
+    parser.add_argument("--serve", choices=["ours", "aiortc", "rtsp", "transcode"])
+    parser.add_argument("--rtsp", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=1)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve, args.count, args.warmup, args.window))
+        asyncio.run(serve(args.serve, args.count, args.warmup, args.window, args.rtsp))
+    elif args.passthrough:
+        ensure_namespace(sys.argv[1:], "bench.broadcast_cpu")
+        asyncio.run(passthrough(5, args.warmup, args.window))
     else:
-        ensure_namespace(sys.argv, "bench.broadcast_cpu")
+        ensure_namespace(sys.argv[1:], "bench.broadcast_cpu")
         asyncio.run(main(args.viewers, args.warmup, args.window))
