@@ -36,7 +36,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from aiogstwebrtc.errors import InvalidStateError
 
-from .limits import DEFAULT_RATE_LIMIT, RateLimit, RateLimiter, Verdict
+from .connection import CLOSE_TIMEOUT, Connection
+from .limits import DEFAULT_RATE_LIMIT, RateLimit, Verdict
 from .protocol import MAX_MESSAGE_SIZE, ErrorMessage, dumps
 from .router import Outgoing, Router
 
@@ -57,105 +58,8 @@ are meant to be public: any web page a visitor opens could then watch them)."""
 _COUNTED = frozenset({WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG})
 """Frames a peer sends that count against its rate limit."""
 
-_CLOSE_TIMEOUT = 2.0  # a peer's close handshake, or its last messages going out
 _STOP_TIMEOUT = 0.5  # the same when the whole server stops: the process exits in 2 s
 _WARNED_ORIGINS_LIMIT = 64
-
-
-class _Connection:
-    """One websocket peer: a bounded queue of texts and the task writing them in order.
-
-    The queue is bounded in messages and in characters; a peer letting either fill up
-    (it does not read) is dropped.
-    """
-
-    def __init__(
-        self,
-        peer_id: str,
-        ws: web.WebSocketResponse,
-        request: web.Request,
-        queue_size: int,
-        queue_chars: int,
-        rate_limit: RateLimit | None = None,
-    ) -> None:
-        self.peer_id = peer_id
-        self.ws = ws
-        self.request = request
-        self.dropped = False
-        self.limiter = None if rate_limit is None else RateLimiter(rate_limit)
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
-        self._queued_chars = 0
-        self._max_queued_chars = queue_chars
-        self._writer = asyncio.create_task(self._write_loop(), name=f"signalling-send-{peer_id}")
-
-    def send(self, text: str) -> None:
-        """Queue ``text``; a peer that lets its queue fill up is disconnected."""
-        if self.dropped:
-            return
-        try:
-            if self._queued_chars + len(text) > self._max_queued_chars:
-                raise asyncio.QueueFull
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
-            log.warning("peer %s does not read its messages: disconnecting it", self.peer_id)
-            self.drop("send queue full")
-            return
-        self._queued_chars += len(text)
-
-    async def _write_loop(self) -> None:
-        while True:
-            text = await self._queue.get()
-            if text is None:
-                return
-            self._queued_chars -= len(text)
-            try:
-                await self.ws.send_str(text)
-            except Exception as exc:  # the socket went away: the reader notices and cleans up
-                log.debug("sending to peer %s failed: %r", self.peer_id, exc)
-                self.dropped = True
-                return
-
-    def drop(self, reason: str) -> None:
-        """Abort the connection at once (from any task, never blocking).
-
-        A graceful close would wait behind the data the peer does not read; worse,
-        cancelling a send blocked in aiohttp's drain cancels a future shared by every
-        writer of the socket. Aborting makes the pending send and the reader fail, and
-        the connection's handler cleans up as for any disconnect.
-        """
-        if self.dropped:
-            return
-        self.dropped = True
-        log.debug("aborting the connection of peer %s: %s", self.peer_id, reason)
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
-
-    async def close(
-        self, code: int = WSCloseCode.OK, reason: str = "", timeout: float = _CLOSE_TIMEOUT
-    ) -> None:
-        """Close the websocket, aborting the transport if that takes over ``timeout`` s
-        (a peer that does not read: the close frame cannot even be written)."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self.ws.close(code=code, message=reason.encode())
-        except Exception as exc:  # TimeoutError included
-            log.debug("closing peer %s cleanly failed (%r): aborting", self.peer_id, exc)
-            transport = self.request.transport
-            if transport is not None:
-                transport.abort()
-
-    async def finish(self, timeout: float = _CLOSE_TIMEOUT) -> None:
-        """Let queued texts go out (for ``timeout`` s at most), then stop the writer task."""
-        if not self._writer.done():
-            try:
-                self._queue.put_nowait(None)
-            except asyncio.QueueFull:
-                self.drop("send queue full at disconnect")
-            _, pending = await asyncio.wait({self._writer}, timeout=timeout)
-            if pending:
-                self.drop("send queue not drained at disconnect")
-                await asyncio.wait(pending, timeout=timeout)
 
 
 class SignallingServer:
@@ -231,7 +135,7 @@ class SignallingServer:
             max_sessions_per_peer=max_sessions_per_peer, max_message_size=max_message_size
         )
         self._ws_limit = max(4 * max_message_size, 1024 * 1024)
-        self._connections: dict[str, _Connection] = {}
+        self._connections: dict[str, Connection] = {}
         self._index: Path | None = None
         self._app = web.Application()
         self._app.router.add_get("/", self._handle_root)
@@ -426,7 +330,7 @@ class SignallingServer:
 
     async def _serve(self, ws: web.WebSocketResponse, request: web.Request) -> None:
         peer_id, welcome = self._router.connect()
-        conn = _Connection(
+        conn = Connection(
             peer_id,
             ws,
             request,
@@ -465,13 +369,13 @@ class SignallingServer:
                 self._deliver(self._router.disconnect(peer_id))
             except Exception:
                 log.exception("cleaning up after peer %s failed", peer_id)
-            budget = _STOP_TIMEOUT if self._stopping else _CLOSE_TIMEOUT
+            budget = _STOP_TIMEOUT if self._stopping else CLOSE_TIMEOUT
             await conn.finish(budget)
             if not ws.closed:
                 await conn.close(close_code, close_reason, timeout=budget)
             log.debug("peer %s disconnected (code %s)", peer_id, ws.close_code)
 
-    def _rate_check(self, conn: _Connection, kind: WSMsgType) -> Verdict:
+    def _rate_check(self, conn: Connection, kind: WSMsgType) -> Verdict:
         """Count one frame of ``conn``; over the limit, tell the peer its message was dropped
         (a ping over the limit just gets no pong)."""
         limiter = conn.limiter
