@@ -45,6 +45,7 @@ class Connection:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
         self._queued_chars = 0
         self._max_queued_chars = queue_chars
+        self._closing: asyncio.Future[None] | None = None
         self._writer = asyncio.create_task(self._write_loop(), name=f"signalling-send-{peer_id}")
 
     def send(self, text: str) -> None:
@@ -103,6 +104,11 @@ class Connection:
             transport = self.request.transport
             if transport is not None:
                 transport.abort()
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Start :meth:`close` in a task of its own (from a timer callback)."""
+        task = asyncio.ensure_future(self.close(code, reason))
+        self._closing = task  # keep a reference until it is done
 
     async def finish(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Let queued texts go out (for ``timeout`` s at most), then stop the writer task."""
