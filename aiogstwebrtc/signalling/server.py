@@ -345,12 +345,8 @@ class SignallingServer:
                 self._noise.event(f"refused websockets: {refusal.value}", remote)
                 raise web.HTTPTooManyRequests(text="too many connections\n")
         try:
-            try:
-                await ws.prepare(request)
-            except ConnectionError as exc:  # the client went away during the upgrade
-                log.debug("websocket upgrade from %s failed: %r", remote, exc)
-                self._noise.event("HTTP: client resets during the upgrade", remote)
-                return ws
+            # a client resetting now raises ConnectionError: GuardedHandler logs it quietly
+            await ws.prepare(request)
             if isinstance(request.protocol, GuardedHandler):
                 request.protocol.mark_upgraded()
             await self._serve(ws, request)
