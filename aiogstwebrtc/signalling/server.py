@@ -315,7 +315,7 @@ class SignallingServer:
         if self._gate.token_ok(request):
             return True
         self._admission.token_failed(remote)
-        log.info("refused a websocket from %s: missing or wrong token", remote)
+        self._noise.event("refused websockets: missing or wrong token", remote)
         return False
 
     async def _handle_root(self, request: web.Request) -> web.StreamResponse:
@@ -428,16 +428,15 @@ class SignallingServer:
             return verdict
         limit = limiter.limit.describe()
         if verdict is Verdict.CLOSE:
-            log.warning(
-                "peer %s from %s kept sending over the rate limit (%s): disconnecting it",
-                conn.peer_id,
+            log.debug("peer %s kept sending over the rate limit: disconnecting it", conn.peer_id)
+            self._noise.event(
+                f"peers kept sending over the rate limit ({limit}): disconnected",
                 conn.request.remote,
-                limit,
             )
             details = f"rate limit: too many messages ({limit}): closing the connection"
         else:
             if limiter.dropped_in_a_row == 1:
-                log.info("peer %s is over the rate limit (%s)", conn.peer_id, limit)
+                log.debug("peer %s is over the rate limit (%s)", conn.peer_id, limit)
             if kind not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 return verdict
             details = f"rate limit: too many messages ({limit}): this one was dropped"
