@@ -92,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--websocket-compression",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="accept permessage-deflate (default: no; it costs about 100 KiB per connection)",
+        help="accept permessage-deflate (default: no; it costs about 150 KiB per connection)",
     )
     parser.add_argument(
         "--tls-cert",

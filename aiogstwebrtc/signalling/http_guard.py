@@ -132,7 +132,8 @@ async def set_server_header(request: web.Request, response: StreamResponse) -> N
 
 
 class GuardedSite(web.BaseSite):
-    """A TCP listener of ``runner`` whose connections are :class:`GuardedHandler`\\ s."""
+    """A TCP listener of ``runner`` whose connections are :class:`GuardedHandler`\\ s
+    (with TLS, a handshake must end within ``handshake_timeout`` seconds)."""
 
     def __init__(
         self,
@@ -143,8 +144,10 @@ class GuardedSite(web.BaseSite):
         *,
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 128,
+        handshake_timeout: float = 10.0,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._handshake_timeout = handshake_timeout
         self._host = host
         self._port = port
         self._factory = factory
@@ -157,8 +160,15 @@ class GuardedSite(web.BaseSite):
     async def start(self) -> None:
         await super().start()
         loop = asyncio.get_running_loop()
+        tls = self._ssl_context
         self._server = await loop.create_server(
-            self._factory, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog
+            self._factory,
+            self._host,
+            self._port,
+            ssl=tls,
+            backlog=self._backlog,
+            # a TLS handshake that never ends holds no slot longer than a request may take
+            ssl_handshake_timeout=self._handshake_timeout if tls is not None else None,
         )
 
     @property

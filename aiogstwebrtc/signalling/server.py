@@ -106,7 +106,7 @@ class SignallingServer:
     ``status_interval``: seconds between two ``peerStatusChanged`` about one peer sent to
     listeners (later changes are held and the last one sent; 0 sends every change).
     ``websocket_compression``: accept permessage-deflate (off by default: it costs about
-    100 KiB per connection).
+    150 KiB per connection).
     ``static``: ``{url_prefix: directory}`` served over HTTP (see :meth:`add_static`).
     ``ssl_context``: serve ``wss://`` and ``https://`` directly (or put a TLS-terminating
     reverse proxy in front, see ``docs/security.md``).
@@ -250,7 +250,12 @@ class SignallingServer:
             )
 
         site = GuardedSite(
-            runner, self.host, self._requested_port, handler, ssl_context=self._ssl_context
+            runner,
+            self.host,
+            self._requested_port,
+            handler,
+            ssl_context=self._ssl_context,
+            handshake_timeout=timeout,
         )
         try:
             await site.start()

@@ -98,3 +98,30 @@ def test_throttled_log_says_the_first_then_one_summary_per_interval(
         "refused: 999 more time(s) in the last 10 s, from 7 address(es)",
     ]
     assert noise.totals == {"refused": 1000}
+
+
+def test_command_line_flags_set_the_limits(caplog: pytest.LogCaptureFixture) -> None:
+    import argparse
+
+    from aiogstwebrtc.signalling import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--max-per-address", "4", "--connection-rate", "2.5", "--max-pending", "9",
+            "--http-timeout", "3", "--unregistered-timeout", "7",
+            "--trusted-proxy", "10.0.0.1", "--trusted-proxy", "fd00::/8",
+        ]
+    )  # fmt: skip
+    limits = cli.admission_limits(args)
+    assert (limits.max_per_address, limits.attempts_per_second, limits.max_pending) == (4, 2.5, 9)
+    assert (limits.http_timeout, limits.unregistered_timeout) == (3, 7)
+    assert limits.trusts("10.0.0.1") and limits.trusts("fd00::5") and not limits.trusts("10.0.0.2")
+    defaults = parser.parse_args([])
+    assert cli.admission_limits(defaults).max_per_address == 32
+    assert (defaults.max_sessions_per_pair, defaults.websocket_compression) == (2, False)
+    bad = parser.parse_args(["--trusted-proxy", "proxy.example"])
+    with caplog.at_level(logging.ERROR):
+        assert cli.run(bad) == 2  # refused before listening
+    assert "trusted proxy" in caplog.text
