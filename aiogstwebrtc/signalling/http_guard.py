@@ -39,9 +39,11 @@ from .logthrottle import ThrottledLog
 __all__ = [
     "SERVER_HEADER",
     "AcceptErrors",
+    "Guard",
     "GuardedHandler",
     "GuardedSite",
     "raise_fd_limit",
+    "set_server_header",
 ]
 
 log = logging.getLogger("aiogstwebrtc.signalling.server")
