@@ -15,6 +15,7 @@ import os
 import ssl
 from pathlib import Path
 
+from .admission import DEFAULT_ADMISSION, AdmissionLimits
 from .limits import DEFAULT_RATE_LIMIT, RateLimit
 from .server import DEFAULT_HOST, DEFAULT_PORT, SignallingServer
 
@@ -81,6 +82,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"messages a connection may send at once (default {DEFAULT_RATE_LIMIT.burst})",
     )
     parser.add_argument(
+        "--max-sessions-per-pair",
+        type=int,
+        default=2,
+        help="sessions one consumer may have with one producer (default 2)",
+    )
+    _add_admission_arguments(parser)
+    parser.add_argument(
+        "--websocket-compression",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="accept permessage-deflate (default: no; it costs about 150 KiB per connection)",
+    )
+    parser.add_argument(
         "--tls-cert",
         metavar="PEM",
         help="serve wss:// and https:// with this certificate chain (needs --tls-key); "
@@ -92,6 +106,71 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="serve the demo page at http://HOST:PORT/ (default: yes)",
+    )
+
+
+def _add_admission_arguments(parser: argparse.ArgumentParser) -> None:
+    d = DEFAULT_ADMISSION
+    parser.add_argument(
+        "--max-per-address",
+        type=int,
+        default=d.max_per_address,
+        metavar="N",
+        help=f"connections at once from one client address (default {d.max_per_address})",
+    )
+    parser.add_argument(
+        "--connection-rate",
+        type=float,
+        default=d.attempts_per_second,
+        metavar="PER_SECOND",
+        help=f"new connections per second from one address, in bursts of "
+        f"{d.attempts_burst} (default {d.attempts_per_second:g})",
+    )
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=d.max_pending,
+        metavar="N",
+        help=f"connections not yet upgraded to a websocket, in all (default {d.max_pending}; "
+        f"{d.max_pending_per_address} per address)",
+    )
+    parser.add_argument(
+        "--http-timeout",
+        type=float,
+        default=d.http_timeout,
+        metavar="SECONDS",
+        help=f"time to send a complete HTTP request, and for an idle HTTP connection "
+        f"(default {d.http_timeout:g})",
+    )
+    parser.add_argument(
+        "--unregistered-timeout",
+        type=float,
+        default=d.unregistered_timeout,
+        metavar="SECONDS",
+        help=f"a websocket sending no valid message within this is closed "
+        f"(default {d.unregistered_timeout:g})",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        dest="trusted_proxies",
+        metavar="ADDRESS",
+        help="reverse proxy address or network whose X-Forwarded-For/Forwarded headers "
+        "name the client (repeatable; default: none, the headers are ignored)",
+    )
+
+
+def admission_limits(args: argparse.Namespace) -> AdmissionLimits:
+    """The per-address limits the command line asks for."""
+    return AdmissionLimits(
+        max_per_address=args.max_per_address,
+        attempts_per_second=args.connection_rate,
+        attempts_burst=DEFAULT_ADMISSION.attempts_burst,
+        max_pending=args.max_pending,
+        max_pending_per_address=min(DEFAULT_ADMISSION.max_pending_per_address, args.max_pending),
+        http_timeout=args.http_timeout,
+        unregistered_timeout=args.unregistered_timeout,
+        trusted_proxies=tuple(args.trusted_proxies or ()),
     )
 
 
@@ -116,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
             rate_limit=rate_limit,
             max_peers=args.max_peers,
             max_sessions_per_peer=args.max_sessions_per_peer,
+            max_sessions_per_pair=args.max_sessions_per_pair,
+            admission=admission_limits(args),
+            websocket_compression=args.websocket_compression,
             ssl_context=tls,
         )
     except (ValueError, OSError) as exc:

@@ -83,6 +83,11 @@ class TokenBucket:
             return True
         return False
 
+    def drain(self, cost: float) -> None:
+        """Take up to ``cost`` tokens, as many as there are (work charged after the fact)."""
+        self._refill()
+        self._tokens = max(0.0, self._tokens - cost)
+
     def _refill(self) -> None:
         now = self._clock()
         elapsed = now - self._last
@@ -112,6 +117,12 @@ class RateLimiter:
         self._bucket = TokenBucket(limit.rate, limit.burst, clock=clock)
         self.dropped_in_a_row = 0
         self.dropped_total = 0
+
+    def charge(self, cost: float) -> None:
+        """Charge ``cost`` extra messages for work a message caused (a large reply, a
+        fan-out to many peers): the next messages find less in the bucket."""
+        if cost > 0:
+            self._bucket.drain(cost)
 
     def check(self) -> Verdict:
         """Count one incoming message and say what to do with it."""

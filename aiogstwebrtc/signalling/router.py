@@ -16,7 +16,11 @@ Rules, beyond the message shapes checked by :mod:`.protocol`:
   the words used for an unknown one. The consumer gets ``sessionStarted``
   first, then the producer gets ``startSession``; both name the *other* side.
   Only the consumer side may attach an offer. Each peer is in at most
-  ``max_sessions_per_peer`` sessions.
+  ``max_sessions_per_peer`` sessions, and a consumer has at most
+  ``max_sessions_per_pair`` with one producer (so one connection cannot take every slot
+  of a producer); a refusal for a full peer says "busy", without counts.
+* ``list``/``listConsumers`` replies are built once per change of the producer (consumer)
+  set and reused until the next change: a burst of requests costs no more work than one.
 * ``peer`` and ``endSession`` are accepted only from the two members of the session;
   the consumer may not forward an offer. Messages about a session that ended a moment
   ago (a normal race while trickling) are dropped quietly instead of refused.
@@ -128,7 +132,8 @@ def _new_id() -> str:
 class Router:
     """Peer registry, sessions and routing of the signalling server, free of I/O.
 
-    ``max_sessions_per_peer`` caps the sessions one peer can be in (either side);
+    ``max_sessions_per_peer`` caps the sessions one peer can be in (either side),
+    ``max_sessions_per_pair`` those between one consumer and one producer;
     ``max_message_size`` is the largest accepted text in bytes; ``id_factory`` makes
     peer and session ids (random UUIDs by default; tests pass a counter).
     """
@@ -137,12 +142,15 @@ class Router:
         self,
         *,
         max_sessions_per_peer: int = 64,
+        max_sessions_per_pair: int = 2,
         max_message_size: int = MAX_MESSAGE_SIZE,
         id_factory: Callable[[], str] = _new_id,
     ) -> None:
-        if max_sessions_per_peer < 1:
-            raise ValueError("max_sessions_per_peer must be at least 1")
+        if max_sessions_per_peer < 1 or max_sessions_per_pair < 1:
+            raise ValueError("max_sessions_per_peer and max_sessions_per_pair must be >= 1")
         self.max_sessions_per_peer = max_sessions_per_peer
+        self.max_sessions_per_pair = max_sessions_per_pair
+        self._listings: dict[PeerRole, ProducerList | ConsumerList] = {}
         self.max_message_size = max_message_size
         self._new_id = id_factory
         self._peers: dict[str, PeerState] = {}
@@ -160,6 +168,10 @@ class Router:
     def sessions(self) -> Mapping[str, Session]:
         """Open sessions by id (read-only view)."""
         return MappingProxyType(self._sessions)
+
+    def listeners(self) -> list[str]:
+        """The ids of the peers registered as listeners."""
+        return [p.id for p in self._peers.values() if p.listening]
 
     def sessions_of(self, peer_id: str) -> list[Session]:
         """The open sessions ``peer_id`` is in."""
@@ -186,6 +198,7 @@ class Router:
         out: list[Outgoing] = []
         for session_id in sorted(peer.sessions):
             out.extend(self._end(session_id, by=peer_id))
+        self._listed_changed(peer.roles)
         if peer.roles:
             gone = PeerStatusChanged(peer_id=peer_id, roles=(), meta=peer.meta)
             out.extend((p.id, gone) for p in self._peers.values() if p.listening)
@@ -229,10 +242,8 @@ class Router:
                 return self._forward(peer, message)
             case EndSession():
                 return self._end_session(peer, message)
-            case ListProducers():
-                return [(peer.id, ProducerList(producers=self._listing(PeerRole.PRODUCER)))]
-            case ListConsumers():
-                return [(peer.id, ConsumerList(consumers=self._listing(PeerRole.CONSUMER)))]
+            case ListProducers() | ListConsumers():
+                return [(peer.id, self.listing(message))]
             case SetProtocolVersion():
                 return self._set_protocol_version(peer, message)
         raise _Refused("unsupported message")  # pragma: no cover - exhaustive above
@@ -259,6 +270,8 @@ class Router:
             for s in self.sessions_of(peer.id):
                 if s.consumer == peer.id:
                     out.extend(self._end(s.id, by=peer.id))
+        if changed:
+            self._listed_changed(peer.roles, msg.roles)
         peer.roles, peer.meta = msg.roles, msg.meta
         status = PeerStatusChanged(peer_id=peer.id, roles=peer.roles, meta=peer.meta)
         out.append((peer.id, status))
@@ -289,10 +302,13 @@ class Router:
             if msg.offer is not None:
                 raise _Refused("only the consumer side may attach an offer")
             producer, consumer = peer, target
-        for member in (peer, target):
-            if len(member.sessions) >= self.max_sessions_per_peer:
-                who = "you are" if member is peer else f"peer {member.id!r} is"
-                raise _Refused(f"{who} already in {len(member.sessions)} sessions, the limit")
+        if len(peer.sessions) >= self.max_sessions_per_peer:
+            raise _Refused("you are in as many sessions as allowed")
+        together = sum(1 for s in peer.sessions if s in target.sessions)
+        if len(target.sessions) >= self.max_sessions_per_peer or (
+            together >= self.max_sessions_per_pair
+        ):
+            raise _Refused(f"peer {target.id!r} is busy")
         session = Session(
             id=self._unused_id(self._sessions), producer=producer.id, consumer=consumer.id
         )
@@ -349,10 +365,26 @@ class Router:
             return []
         return [(other, EndSession(session_id=session_id))]
 
-    def _listing(self, role: PeerRole) -> tuple[PeerInfo, ...]:
-        return tuple(
-            PeerInfo(id=p.id, meta=p.meta) for p in self._peers.values() if role in p.roles
-        )
+    def listing(self, request: ListProducers | ListConsumers) -> ProducerList | ConsumerList:
+        """The reply to ``list``/``listConsumers``: the same object until the set changes
+        (the server serialises it once per object, see ``_deliver``)."""
+        role = PeerRole.PRODUCER if isinstance(request, ListProducers) else PeerRole.CONSUMER
+        cached = self._listings.get(role)
+        if cached is None:
+            peers = tuple(
+                PeerInfo(id=p.id, meta=p.meta) for p in self._peers.values() if role in p.roles
+            )
+            cached = self._listings[role] = (
+                ProducerList(producers=peers)
+                if role is PeerRole.PRODUCER
+                else ConsumerList(consumers=peers)
+            )
+        return cached
+
+    def _listed_changed(self, *role_sets: tuple[PeerRole, ...]) -> None:
+        for roles in role_sets:
+            for role in roles:
+                self._listings.pop(role, None)
 
     def _unused_id(self, taken: Mapping[str, object]) -> str:
         for _ in range(16):

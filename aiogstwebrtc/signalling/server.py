@@ -19,25 +19,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import ipaddress
 import logging
 import os
-import socket
 import ssl
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
-from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from aiogstwebrtc.errors import InvalidStateError
 
-from .limits import DEFAULT_RATE_LIMIT, RateLimit, RateLimiter, Verdict
-from .protocol import MAX_MESSAGE_SIZE, ErrorMessage, dumps
+from .admission import DEFAULT_ADMISSION, Admission, AdmissionLimits, Refusal, client_address
+from .connection import CLOSE_TIMEOUT, Connection
+from .fanout import DEFAULT_MIN_INTERVAL, StatusFanout
+from .gate import ANY_ORIGIN, Gate
+from .http_guard import (
+    AcceptErrors,
+    Guard,
+    GuardedHandler,
+    GuardedSite,
+    raise_fd_limit,
+    set_server_header,
+)
+from .limits import DEFAULT_RATE_LIMIT, RateLimit, Verdict
+from .logthrottle import ThrottledLog
+from .protocol import (
+    MAX_MESSAGE_SIZE,
+    ConsumerList,
+    ErrorMessage,
+    PeerStatusChanged,
+    ProducerList,
+    ServerMessage,
+    dumps,
+)
 from .router import Outgoing, Router
 
 __all__ = ["ANY_ORIGIN", "DEFAULT_HOST", "DEFAULT_PORT", "SignallingServer"]
@@ -50,112 +66,13 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8443
 """The port GStreamer's own signalling server and ``webrtcsink`` default to."""
 
-ANY_ORIGIN = "*"
-"""In ``allowed_origins``: admit pages from any origin (only for servers whose producers
-are meant to be public: any web page a visitor opens could then watch them)."""
 
 _COUNTED = frozenset({WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG})
 """Frames a peer sends that count against its rate limit."""
 
-_CLOSE_TIMEOUT = 2.0  # a peer's close handshake, or its last messages going out
+_FANOUT_PER_MESSAGE = 100  # messages sent to others that cost the sender one more
+_CHARS_PER_MESSAGE = 64 * 1024  # characters of replies that cost the sender one more
 _STOP_TIMEOUT = 0.5  # the same when the whole server stops: the process exits in 2 s
-_WARNED_ORIGINS_LIMIT = 64
-
-
-class _Connection:
-    """One websocket peer: a bounded queue of texts and the task writing them in order.
-
-    The queue is bounded in messages and in characters; a peer letting either fill up
-    (it does not read) is dropped.
-    """
-
-    def __init__(
-        self,
-        peer_id: str,
-        ws: web.WebSocketResponse,
-        request: web.Request,
-        queue_size: int,
-        queue_chars: int,
-        rate_limit: RateLimit | None = None,
-    ) -> None:
-        self.peer_id = peer_id
-        self.ws = ws
-        self.request = request
-        self.dropped = False
-        self.limiter = None if rate_limit is None else RateLimiter(rate_limit)
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
-        self._queued_chars = 0
-        self._max_queued_chars = queue_chars
-        self._writer = asyncio.create_task(self._write_loop(), name=f"signalling-send-{peer_id}")
-
-    def send(self, text: str) -> None:
-        """Queue ``text``; a peer that lets its queue fill up is disconnected."""
-        if self.dropped:
-            return
-        try:
-            if self._queued_chars + len(text) > self._max_queued_chars:
-                raise asyncio.QueueFull
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
-            log.warning("peer %s does not read its messages: disconnecting it", self.peer_id)
-            self.drop("send queue full")
-            return
-        self._queued_chars += len(text)
-
-    async def _write_loop(self) -> None:
-        while True:
-            text = await self._queue.get()
-            if text is None:
-                return
-            self._queued_chars -= len(text)
-            try:
-                await self.ws.send_str(text)
-            except Exception as exc:  # the socket went away: the reader notices and cleans up
-                log.debug("sending to peer %s failed: %r", self.peer_id, exc)
-                self.dropped = True
-                return
-
-    def drop(self, reason: str) -> None:
-        """Abort the connection at once (from any task, never blocking).
-
-        A graceful close would wait behind the data the peer does not read; worse,
-        cancelling a send blocked in aiohttp's drain cancels a future shared by every
-        writer of the socket. Aborting makes the pending send and the reader fail, and
-        the connection's handler cleans up as for any disconnect.
-        """
-        if self.dropped:
-            return
-        self.dropped = True
-        log.debug("aborting the connection of peer %s: %s", self.peer_id, reason)
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
-
-    async def close(
-        self, code: int = WSCloseCode.OK, reason: str = "", timeout: float = _CLOSE_TIMEOUT
-    ) -> None:
-        """Close the websocket, aborting the transport if that takes over ``timeout`` s
-        (a peer that does not read: the close frame cannot even be written)."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self.ws.close(code=code, message=reason.encode())
-        except Exception as exc:  # TimeoutError included
-            log.debug("closing peer %s cleanly failed (%r): aborting", self.peer_id, exc)
-            transport = self.request.transport
-            if transport is not None:
-                transport.abort()
-
-    async def finish(self, timeout: float = _CLOSE_TIMEOUT) -> None:
-        """Let queued texts go out (for ``timeout`` s at most), then stop the writer task."""
-        if not self._writer.done():
-            try:
-                self._queue.put_nowait(None)
-            except asyncio.QueueFull:
-                self.drop("send queue full at disconnect")
-            _, pending = await asyncio.wait({self._writer}, timeout=timeout)
-            if pending:
-                self.drop("send queue not drained at disconnect")
-                await asyncio.wait(pending, timeout=timeout)
 
 
 class SignallingServer:
@@ -180,8 +97,16 @@ class SignallingServer:
     None disables): over it a message is dropped with an ``error`` reply, and after
     ``max_dropped`` drops in a row the connection is closed with code 1008.
     ``max_peers`` caps connections (HTTP 503 beyond), ``max_sessions_per_peer``
-    caps sessions per peer, ``send_queue_size`` and ``send_queue_chars`` cap what may wait
+    caps sessions per peer and ``max_sessions_per_pair`` those of one consumer with one
+    producer, ``send_queue_size`` and ``send_queue_chars`` cap what may wait
     for one slow peer before it is dropped.
+    ``admission``: per-address limits and pre-upgrade timeouts
+    (:class:`.admission.AdmissionLimits`: 32 connections per address, 10 new ones per
+    second, 10 s to send a request, 30 s to send a first message, trusted proxies...).
+    ``status_interval``: seconds between two ``peerStatusChanged`` about one peer sent to
+    listeners (later changes are held and the last one sent; 0 sends every change).
+    ``websocket_compression``: accept permessage-deflate (off by default: it costs about
+    150 KiB per connection).
     ``static``: ``{url_prefix: directory}`` served over HTTP (see :meth:`add_static`).
     ``ssl_context``: serve ``wss://`` and ``https://`` directly (or put a TLS-terminating
     reverse proxy in front, see ``docs/security.md``).
@@ -201,40 +126,50 @@ class SignallingServer:
         rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
         max_peers: int = 1000,
         max_sessions_per_peer: int = 64,
+        max_sessions_per_pair: int = 2,
         send_queue_size: int = 512,
         send_queue_chars: int = 8 * 1024 * 1024,
         static: Mapping[str, str | os.PathLike[str]] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        admission: AdmissionLimits = DEFAULT_ADMISSION,
+        websocket_compression: bool = False,
+        status_interval: float = DEFAULT_MIN_INTERVAL,
     ) -> None:
-        if token is not None and not token:
-            raise ValueError("token must not be empty (use None to disable authentication)")
         if max_peers < 1:
             raise ValueError("max_peers must be at least 1")
         self.host = host
         self._requested_port = port
         self._port: int | None = None
-        self._token_digest = None if token is None else _digest(token)
-        origins = None if allowed_origins is None else frozenset(allowed_origins)
-        self._any_origin = origins is None or ANY_ORIGIN in origins
-        self._allowed_origins = frozenset(o.lower().rstrip("/") for o in origins or ())
-        self._allow_missing_origin = allow_missing_origin
-        self._allow_same_origin = allow_same_origin
-        self._own_names = _own_host_names()
-        self._warned_origins: set[str] = set()
+        self._gate = Gate(
+            token,
+            allowed_origins,
+            allow_missing_origin=allow_missing_origin,
+            allow_same_origin=allow_same_origin,
+        )
         self._rate_limit = rate_limit
         self._heartbeat = heartbeat
         self._max_peers = max_peers
         self._send_queue_size = send_queue_size
         self._send_queue_chars = send_queue_chars
         self._ssl_context = ssl_context
+        self._limits = admission
+        self._compress = websocket_compression
+        self._noise = ThrottledLog(log)
+        self._admission = Admission(admission)
+        self._accept_errors: AcceptErrors | None = None
         self._router = Router(
-            max_sessions_per_peer=max_sessions_per_peer, max_message_size=max_message_size
+            max_sessions_per_peer=max_sessions_per_peer,
+            max_sessions_per_pair=max_sessions_per_pair,
+            max_message_size=max_message_size,
         )
+        self._fanout = StatusFanout(self._send_held_status, min_interval=status_interval)
+        self._list_texts: dict[int, tuple[ServerMessage, str]] = {}
         self._ws_limit = max(4 * max_message_size, 1024 * 1024)
-        self._connections: dict[str, _Connection] = {}
+        self._connections: dict[str, Connection] = {}
         self._index: Path | None = None
         self._app = web.Application()
         self._app.router.add_get("/", self._handle_root)
+        self._app.on_response_prepare.append(set_server_header)
         self._runner: web.AppRunner | None = None
         self._stopping = False
         for prefix, directory in (static or {}).items():
@@ -300,19 +235,36 @@ class SignallingServer:
         if self._runner is not None:
             raise InvalidStateError("the server is already started")
         self._stopping = False
-        runner = web.AppRunner(
-            self._app, handle_signals=False, access_log=None, shutdown_timeout=2 * _STOP_TIMEOUT
-        )
+        runner = web.AppRunner(self._app, handle_signals=False, shutdown_timeout=2 * _STOP_TIMEOUT)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self._requested_port, ssl_context=self._ssl_context)
+        raise_fd_limit(self._max_peers + self._limits.max_pending + 64)
+        loop = asyncio.get_running_loop()
+        manager = runner.server
+        assert manager is not None
+        guard = Guard(self._admission, self._noise)
+        timeout = self._limits.http_timeout
+
+        def handler() -> GuardedHandler:
+            return GuardedHandler(
+                manager, guard, loop=loop, access_log=None, keepalive_timeout=timeout
+            )
+
+        site = GuardedSite(
+            runner,
+            self.host,
+            self._requested_port,
+            handler,
+            ssl_context=self._ssl_context,
+            handshake_timeout=timeout,
+        )
         try:
             await site.start()
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        address = runner.addresses[0]
-        self._port = int(address[1])
+        self._accept_errors = AcceptErrors(loop, self._noise)
+        self._port = int(site.sockets[0].getsockname()[1])
         log.info("signalling server listening on %s", self.url)
         return self._port
 
@@ -335,6 +287,11 @@ class SignallingServer:
             return_exceptions=True,
         )
         await runner.cleanup()
+        if self._accept_errors is not None:
+            self._accept_errors.close()
+            self._accept_errors = None
+        self._noise.close()
+        self._fanout.close()
         self._port = None
         log.info("signalling server stopped")
 
@@ -352,81 +309,62 @@ class SignallingServer:
 
     # ------------------------------------------------------------------ HTTP
 
-    def _authorized(self, request: web.Request) -> bool:
-        if self._token_digest is None:
+    def _authorized(self, request: web.Request, remote: str) -> bool:
+        """Check the token; failures are counted per address, and an address over its
+        budget of failures is refused with HTTP 429 without its token being checked."""
+        if not self._gate.needs_token:
             return True
-        supplied: list[str] = request.query.getall("token", [])
-        auth = request.headers.get("Authorization", "")
-        scheme, _, credentials = auth.partition(" ")
-        if scheme.lower() == "bearer" and credentials.strip():
-            supplied.append(credentials.strip())
-        ok = False
-        for candidate in supplied[:4]:
-            ok |= hmac.compare_digest(_digest(candidate), self._token_digest)
-        return ok
-
-    def _origin_allowed(self, request: web.Request) -> bool:
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return self._allow_missing_origin
-        if self._any_origin or origin.lower().rstrip("/") in self._allowed_origins:
+        if self._admission.token_blocked(remote):
+            self._noise.event(f"refused websockets: {Refusal.TOKEN.value}", remote)
+            raise web.HTTPTooManyRequests(text="too many failed attempts\n")
+        if self._gate.token_ok(request):
             return True
-        return self._allow_same_origin and self._same_origin(origin, request.host)
-
-    def _same_origin(self, origin: str, host: str) -> bool:
-        """True when ``origin`` is this server's own page, reached by a name no DNS-rebinding
-        page can claim (an IP address, ``localhost``, this machine's name)."""
-        try:
-            parts = urlsplit(origin)
-            name = parts.hostname
-        except ValueError:
-            return False
-        if parts.scheme not in ("http", "https") or not name:
-            return False
-        if parts.netloc.lower() != host.lower():
-            return False
-        return _is_ip_address(name) or name in self._own_names or name.endswith(".localhost")
-
-    def _refuse_origin(self, request: web.Request) -> None:
-        origin = request.headers.get("Origin", "")[:200]
-        if origin in self._warned_origins or len(self._warned_origins) >= _WARNED_ORIGINS_LIMIT:
-            log.info("refused a websocket from %s: origin %r not allowed", request.remote, origin)
-            return
-        self._warned_origins.add(origin)
-        log.warning(
-            "refused a websocket from %s: origin %r is not allowed "
-            "(if that page is yours, allow it with --allowed-origin / allowed_origins)",
-            request.remote,
-            origin,
-        )
+        self._admission.token_failed(remote)
+        self._noise.event("refused websockets: missing or wrong token", remote)
+        return False
 
     async def _handle_root(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
-            heartbeat=self._heartbeat, max_msg_size=self._ws_limit, autoping=False
-        )  # pings are answered in _serve, after the rate limit
+            heartbeat=self._heartbeat,
+            max_msg_size=self._ws_limit,
+            autoping=False,  # pings are answered in _serve, after the rate limit
+            compress=self._compress,
+        )
         if not ws.can_prepare(request).ok:
             if self._index is not None:
                 return web.FileResponse(self._index)
             return web.Response(text="aiogstwebrtc signalling server: open a websocket here\n")
-        remote = request.remote
-        if not self._authorized(request):
-            log.info("refused a websocket from %s: missing or wrong token", remote)
+        remote = client_address(request.remote, request.headers, self._limits)
+        if not self._authorized(request, remote):
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="signalling"'})
-        if not self._origin_allowed(request):
-            self._refuse_origin(request)
+        if not self._gate.origin_allowed(request):
+            self._gate.refuse_origin(request)
             raise web.HTTPForbidden(text="origin not allowed\n")
         if self._stopping or len(self._connections) >= self._max_peers:
-            log.info("refused a websocket from %s: server full or stopping", remote)
+            self._noise.event("refused websockets: server full or stopping", remote)
             raise web.HTTPServiceUnavailable(text="signalling server full\n")
-        await ws.prepare(request)
-        await self._serve(ws, request)
+        proxied = remote != request.remote
+        if proxied:
+            refusal = self._admission.admit_proxied(remote)
+            if refusal is not None:
+                self._noise.event(f"refused websockets: {refusal.value}", remote)
+                raise web.HTTPTooManyRequests(text="too many connections\n")
+        try:
+            # a client resetting now raises ConnectionError: GuardedHandler logs it quietly
+            await ws.prepare(request)
+            if isinstance(request.protocol, GuardedHandler):
+                request.protocol.mark_upgraded()
+            await self._serve(ws, request)
+        finally:
+            if proxied:
+                self._admission.release_proxied(remote)
         return ws
 
     # ------------------------------------------------------------------ websocket
 
     async def _serve(self, ws: web.WebSocketResponse, request: web.Request) -> None:
         peer_id, welcome = self._router.connect()
-        conn = _Connection(
+        conn = Connection(
             peer_id,
             ws,
             request,
@@ -438,8 +376,13 @@ class SignallingServer:
         log.debug("peer %s connected from %s", peer_id, request.remote)
         self._deliver(welcome)
         close_code, close_reason = WSCloseCode.GOING_AWAY, ""
+        quiet = asyncio.get_running_loop().call_later(
+            self._limits.unregistered_timeout, self._close_if_silent, conn
+        )
         try:
             async for msg in ws:
+                if conn.dropped or _aborted(request):
+                    break  # what an aborted connection had buffered is not worth handling
                 if msg.type is WSMsgType.ERROR:
                     log.debug("peer %s: websocket error %r", peer_id, ws.exception())
                     break
@@ -455,23 +398,33 @@ class SignallingServer:
                     with contextlib.suppress(ConnectionError):  # closing meanwhile
                         await ws.pong(msg.data)
                 elif msg.type is WSMsgType.TEXT:
-                    self._receive(peer_id, msg.data)
+                    self._receive(conn, msg.data)
                 else:
                     details = "invalid message: binary frames are not supported, send JSON text"
                     self._deliver([(peer_id, ErrorMessage(details=details))])
         finally:
+            quiet.cancel()
             del self._connections[peer_id]
             try:
                 self._deliver(self._router.disconnect(peer_id))
             except Exception:
                 log.exception("cleaning up after peer %s failed", peer_id)
-            budget = _STOP_TIMEOUT if self._stopping else _CLOSE_TIMEOUT
+            budget = _STOP_TIMEOUT if self._stopping else CLOSE_TIMEOUT
             await conn.finish(budget)
             if not ws.closed:
                 await conn.close(close_code, close_reason, timeout=budget)
             log.debug("peer %s disconnected (code %s)", peer_id, ws.close_code)
 
-    def _rate_check(self, conn: _Connection, kind: WSMsgType) -> Verdict:
+    def _close_if_silent(self, conn: Connection) -> None:
+        """Close ``conn`` if it has not sent one valid message yet (it holds a slot for
+        nothing: a flood of such connections would starve everyone else)."""
+        peer = self._router.peers.get(conn.peer_id)
+        if peer is None or peer.received_first_message or conn.dropped:
+            return
+        self._noise.event("closed websockets: no message in time", conn.request.remote)
+        conn.close_soon(WSCloseCode.POLICY_VIOLATION, "no message in time")
+
+    def _rate_check(self, conn: Connection, kind: WSMsgType) -> Verdict:
         """Count one frame of ``conn``; over the limit, tell the peer its message was dropped
         (a ping over the limit just gets no pong)."""
         limiter = conn.limiter
@@ -480,62 +433,78 @@ class SignallingServer:
             return verdict
         limit = limiter.limit.describe()
         if verdict is Verdict.CLOSE:
-            log.warning(
-                "peer %s from %s kept sending over the rate limit (%s): disconnecting it",
-                conn.peer_id,
+            log.debug("peer %s kept sending over the rate limit: disconnecting it", conn.peer_id)
+            self._noise.event(
+                f"peers kept sending over the rate limit ({limit}): disconnected",
                 conn.request.remote,
-                limit,
             )
             details = f"rate limit: too many messages ({limit}): closing the connection"
         else:
             if limiter.dropped_in_a_row == 1:
-                log.info("peer %s is over the rate limit (%s)", conn.peer_id, limit)
+                log.debug("peer %s is over the rate limit (%s)", conn.peer_id, limit)
             if kind not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 return verdict
             details = f"rate limit: too many messages ({limit}): this one was dropped"
         self._deliver([(conn.peer_id, ErrorMessage(details=details))])
         return verdict
 
-    def _receive(self, peer_id: str, text: str) -> None:
+    def _receive(self, conn: Connection, text: str) -> None:
+        peer_id = conn.peer_id
         try:
             out = self._router.receive(peer_id, text)
         except Exception:  # a bug must not take the server down: log it, tell the peer
             log.exception("handling a message from peer %s failed", peer_id)
             out = [(peer_id, ErrorMessage(details="internal server error"))]
-        self._deliver(out)
+        sent_chars = self._deliver(out, sender=peer_id)
+        if conn.limiter is not None:  # a big reply or a wide fan-out costs extra
+            conn.limiter.charge(len(out) // _FANOUT_PER_MESSAGE + sent_chars // _CHARS_PER_MESSAGE)
 
-    def _deliver(self, out: list[Outgoing]) -> None:
+    def _deliver(
+        self, out: list[Outgoing], sender: str | None = None, *, coalesce: bool = True
+    ) -> int:
+        """Queue ``out``; each message is serialised once. Statuses going to listeners
+        pass through the fan-out coalescing. Returns the characters queued for ``sender``."""
         texts: dict[int, str] = {}
+        fanned_out: dict[int, bool] = {}  # status -> sent to listeners now (else held)
+        to_sender = 0
         for peer_id, message in out:
             conn = self._connections.get(peer_id)
-            if conn is None:
+            if conn is None or conn.dropped:
                 continue
-            text = texts.get(id(message))
+            key = id(message)
+            if coalesce and isinstance(message, PeerStatusChanged) and peer_id != message.peer_id:
+                now = fanned_out.get(key)
+                if now is None:
+                    now = fanned_out[key] = self._fanout.offer(message)
+                if not now:
+                    continue
+            text = texts.get(key)
             if text is None:
-                text = texts[id(message)] = dumps(message)
+                text = texts[key] = self._serialise(message)
+            if peer_id == sender:
+                to_sender += len(text)
             conn.send(text)
+        return to_sender
+
+    def _serialise(self, message: ServerMessage) -> str:
+        """``dumps(message)``; listings are the router's cached objects, so their text is
+        kept as long as the object is current."""
+        if not isinstance(message, ProducerList | ConsumerList):
+            return dumps(message)
+        cached = self._list_texts.get(id(message))
+        if cached is not None and cached[0] is message:
+            return cached[1]
+        if len(self._list_texts) >= 4:
+            self._list_texts.clear()
+        text = dumps(message)
+        self._list_texts[id(message)] = (message, text)
+        return text
+
+    def _send_held_status(self, status: PeerStatusChanged) -> None:
+        listeners = self._router.listeners()
+        self._deliver([(p, status) for p in listeners if p != status.peer_id], coalesce=False)
 
 
-def _is_ip_address(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
-def _own_host_names() -> frozenset[str]:
-    """Names of this machine a page may be served under: ``localhost`` and its host names."""
-    names = {"localhost"}
-    try:
-        hostname = socket.gethostname().lower()
-    except OSError:  # pragma: no cover - no host name at all
-        return frozenset(names)
-    if hostname:
-        short = hostname.split(".")[0]
-        names.update({hostname, short, f"{short}.local"})
-    return frozenset(names)
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+def _aborted(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()

@@ -1,6 +1,7 @@
 """A signalling server in a process of its own, for load tests.
 
     python -m tests.signalling.server_process '{"max_peers": 1100}'
+    python -m tests.signalling.server_process '{"admission": {"max_per_address": 8}}'
 
 Starts a :class:`SignallingServer` on 127.0.0.1 with those keyword arguments and an
 ephemeral port, prints ``port N``, then answers each ``stats`` line on its stdin with a
@@ -18,6 +19,7 @@ import contextlib
 import ctypes
 import gc
 import json
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -37,6 +39,13 @@ def rss_kib() -> int:
 
 async def _main(kwargs: dict[str, Any]) -> None:
     from aiogstwebrtc.signalling import SignallingServer
+    from aiogstwebrtc.signalling.admission import AdmissionLimits
+    from tests.signalling.sigtools import LOOPBACK_ADMISSION
+
+    # ``admission``: AdmissionLimits fields as JSON; per-address limits out of the way
+    # by default (load tests connect every client from 127.0.0.1)
+    admission = kwargs.pop("admission", None)
+    kwargs["admission"] = LOOPBACK_ADMISSION if admission is None else AdmissionLimits(**admission)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -74,7 +83,16 @@ def main() -> None:
     if sys.platform == "linux":  # die with the parent even if it is killed
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    asyncio.run(_main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))
+    kwargs = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    log = kwargs.pop("log", None)  # a file for the server's log, INFO and above
+    if log is not None:
+        logging.basicConfig(filename=log, level=logging.INFO, format="%(levelname)s %(message)s")
+    fd_limit = kwargs.pop("fd_limit", None)  # soft and hard RLIMIT_NOFILE, to run out of fds
+    if fd_limit is not None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+    asyncio.run(_main(kwargs))
 
 
 @dataclass
@@ -96,7 +114,11 @@ class ServerProcess:
 
 @contextlib.asynccontextmanager
 async def server_process(**kwargs: Any) -> AsyncIterator[ServerProcess]:
-    """Start the server process with ``kwargs``; stop it (or kill it) afterwards."""
+    """Start the server process with ``kwargs``; stop it (or kill it) afterwards.
+
+    Besides the server's keyword arguments: ``log`` (a file path for its log),
+    ``fd_limit`` (its limit on open files), ``admission`` (AdmissionLimits fields).
+    """
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

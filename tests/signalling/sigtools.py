@@ -20,6 +20,7 @@ from aiogstwebrtc.signalling import (
     SignallingServer,
     parse_server_message,
 )
+from aiogstwebrtc.signalling.admission import AdmissionLimits
 
 T = TypeVar("T")
 WAIT = 5.0  # seconds any single expected event may take before a test fails
@@ -35,10 +36,23 @@ def counter_ids(prefix: str = "id") -> Callable[[], str]:
     return lambda: f"{prefix}{next(numbers)}"
 
 
+LOOPBACK_ADMISSION = AdmissionLimits(
+    max_per_address=100_000,
+    attempts_per_second=100_000,
+    attempts_burst=100_000,
+    max_pending=100_000,
+    max_pending_per_address=100_000,
+)
+"""Per-address limits out of the way: most tests open many peers from 127.0.0.1 at once
+(the abuse tests, which test those limits, pass their own)."""
+
+
 @asynccontextmanager
 async def running_server(**kwargs: Any) -> AsyncIterator[SignallingServer]:
-    """A started server on 127.0.0.1, an ephemeral port, stopped afterwards."""
+    """A started server on 127.0.0.1, an ephemeral port, stopped afterwards (per-address
+    limits out of the way unless ``admission`` is given)."""
     kwargs.setdefault("port", 0)
+    kwargs.setdefault("admission", LOOPBACK_ADMISSION)
     server = SignallingServer("127.0.0.1", **kwargs)
     await server.start()
     try:

@@ -43,6 +43,7 @@ from aiogstwebrtc.signalling.client import ClientState
 from .fuzzing import CLIENT_TEXTS, SERVER_TEXTS, substitute
 from .sigtools import (
     CANDIDATE,
+    LOOPBACK_ADMISSION,
     WAIT,
     RawPeer,
     assert_clean_error,
@@ -160,7 +161,8 @@ class Live:
 
 @contextlib.asynccontextmanager
 async def live_server() -> AsyncIterator[Live]:
-    async with SignallingServer("127.0.0.1", 0) as server:
+    # the fuzzer opens a connection per exchange from 127.0.0.1: per-address limits aside
+    async with SignallingServer("127.0.0.1", 0, admission=LOOPBACK_ADMISSION) as server:
         prod = await RawPeer.connect(server.url)
         cons = await RawPeer.connect(server.url)
         try:
