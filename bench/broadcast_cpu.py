@@ -28,7 +28,6 @@ import asyncio
 import json
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -86,27 +85,12 @@ async def _serve_ours(
 
 
 async def _serve_aiortc(count: int, lines: asyncio.Queue[str]) -> tuple[list[Any], Any]:
-    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
     from aiortc.contrib.media import MediaRelay
 
-    from .media import _pattern_frames
+    from .media import pattern_track
 
-    frames = _pattern_frames(60)
-
-    class PatternTrack(VideoStreamTrack):
-        def __init__(self) -> None:
-            super().__init__()
-            self.index = 0
-
-        async def recv(self) -> Any:
-            pts, time_base = await self.next_timestamp()
-            frame = frames[self.index % len(frames)]
-            self.index += 1
-            frame.pts = pts
-            frame.time_base = time_base or Fraction(1, 90000)
-            return frame
-
-    source, relay = PatternTrack(), MediaRelay()
+    source, relay = pattern_track(), MediaRelay()
     peers = []
     for _ in range(count):
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))

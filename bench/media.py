@@ -240,14 +240,11 @@ def _pattern_frames(count: int) -> list[Any]:
     return frames
 
 
-async def _aiortc(warmup: float, window: float) -> dict[str, Any]:
+def pattern_track(count: int = FRAMES) -> Any:
+    """An aiortc video track replaying ``count`` pre-rendered pattern frames at 30 fps."""
     from aiortc import VideoStreamTrack
-    from aiortc.rtcrtpsender import RTCRtpSender
 
-    from .common import thread_count
-    from .pairs import aiortc_peer
-
-    frames = _pattern_frames(FRAMES)
+    frames = _pattern_frames(count)
 
     class PatternTrack(VideoStreamTrack):
         """Replays pre-rendered frames at 30 fps (aiortc's own pacing)."""
@@ -264,11 +261,20 @@ async def _aiortc(warmup: float, window: float) -> dict[str, Any]:
             frame.time_base = time_base or Fraction(1, 90000)
             return frame
 
+    return PatternTrack()
+
+
+async def _aiortc(warmup: float, window: float) -> dict[str, Any]:
+    from aiortc.rtcrtpsender import RTCRtpSender
+
+    from .common import thread_count
+    from .pairs import aiortc_peer
+
     sender, receiver = aiortc_peer(), aiortc_peer()
     try:
         got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         receiver.on("track", lambda t: None if got.done() else got.set_result(t))
-        transceiver = sender.addTransceiver(PatternTrack(), direction="sendonly")
+        transceiver = sender.addTransceiver(pattern_track(), direction="sendonly")
         vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name == "VP8"]
         transceiver.setCodecPreferences(vp8)
         await sender.setLocalDescription(await sender.createOffer())
