@@ -112,7 +112,7 @@ async def test_a_late_viewer_sees_a_picture_and_the_first_keeps_going() -> None:
     async with Broadcast(video=VideoSource(width=320, height=240)) as broadcast:
         async with viewer(broadcast) as first:
             await first.first_frame()
-            await asyncio.sleep(2.0)  # the broadcast runs on; the next joins mid-stream
+            await asyncio.sleep(5.0)  # the broadcast runs on; the next joins 5 s in
             async with viewer(broadcast) as late:
                 frame = await late.first_frame()
                 assert (frame.width, frame.height) == (320, 240)

@@ -39,7 +39,7 @@ async def test_produce_passes_a_camera_through_and_serves_again_once_it_is_back(
 
                 camera("h264", rtsp.port)  # back at the same address
                 loop = asyncio.get_running_loop()
-                deadline = loop.time() + 15.0
+                deadline = loop.time() + 10.0  # retries are at most 5 s apart
                 while True:  # consumers are refused while the producer retries
                     session = await first.watch(producer_id)
                     try:
