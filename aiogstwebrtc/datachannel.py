@@ -205,10 +205,18 @@ class DataChannel:
             self._glib.call_soon(self._apply_threshold)
 
     def _apply_threshold(self) -> None:
-        """GLib thread: webrtcbin fires ``bufferedamountlow`` at the latest threshold."""
+        """GLib thread: webrtcbin fires ``bufferedamountlow`` at the latest threshold.
+
+        webrtcbin fires it only when the amount *crosses* its threshold. A drain() waiting
+        on the new threshold while webrtcbin still had the old one (higher) could see the
+        amount fall below the new one before it was set here, and never be woken: so once
+        set, a queue already at or below it wakes the waiters.
+        """
         channel = self._channel
         if channel is not None:
             channel.set_property("buffered-amount-low-threshold", self._threshold)
+            if int(channel.get_property("buffered-amount")) <= self._threshold:
+                self._post(self._wake_drains)  # not the event: nothing crossed
 
     # --- events ------------------------------------------------------------------------------
 
@@ -513,10 +521,13 @@ class DataChannel:
             self._events.flush_messages()
 
     def _on_low(self) -> None:
+        self._wake_drains()
+        self._events.emit("bufferedamountlow")
+
+    def _wake_drains(self) -> None:
         for waiter in self._drain_waiters:
             resolve_future(waiter)
         self._drain_waiters.clear()
-        self._events.emit("bufferedamountlow")
 
     def __repr__(self) -> str:
         return f"<DataChannel {self._label!r} id={self.id} {self._ready_state}>"
