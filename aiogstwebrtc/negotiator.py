@@ -99,6 +99,8 @@ class Negotiator:
     async def create_answer(self) -> SessionDescription:
         """webrtcbin's answer to the remote offer, with our certificate's fingerprint."""
         self._require_state("create_answer", ("have-remote-offer", "have-local-pranswer"))
+        if self.remote is not None and self.remote.type == "offer":
+            await self._media.fit_to_offer(self.remote)  # tracks added since the offer
         sdp = await self._run("create-answer", None, extract=description_extractor("answer"))
         return SessionDescription("answer", self._own_fingerprint(sdp))
 

@@ -345,7 +345,9 @@ class PeerConnection:
         """
         self._media.check_source(source)
         await self._ensure_started()
-        return await self._media.add_track(source)
+        remote = self._negotiator.remote
+        pending = remote if self.signaling_state == "have-remote-offer" else None
+        return await self._media.add_track(source, pending)
 
     async def add_transceiver(self, kind: str, direction: str = "sendrecv") -> Transceiver:
         """Add an m-line of ``kind`` (``audio``/``video``) in ``direction`` without a source.

@@ -28,12 +28,14 @@ class Codec:
     default_bitrate: int = 1_000_000
     extra_caps: str = ""
 
-    def rtp_caps(self, payload_type: int) -> str:
-        """Caps of this codec's RTP stream at ``payload_type``."""
+    def rtp_caps(self, payload_type: int | None) -> str:
+        """Caps of this codec's RTP stream at ``payload_type`` (None: any)."""
         caps = (
             f"application/x-rtp,media={self.kind},encoding-name={self.encoding_name},"
-            f"clock-rate={self.clock_rate},payload={payload_type}"
+            f"clock-rate={self.clock_rate}"
         )
+        if payload_type is not None:
+            caps += f",payload={payload_type}"
         return caps + (f",{self.extra_caps}" if self.extra_caps else "")
 
     def encoder_description(self, bitrate: int) -> str:

@@ -85,18 +85,29 @@ class PeerMedia:
 
     # --- on the started pipeline -------------------------------------------------------------
 
-    async def add_track(self, source: MediaSource) -> RtpSender:
-        """Send ``source`` (checked by :meth:`check_source`) to the peer."""
+    async def add_track(
+        self, source: MediaSource, pending_offer: SessionDescription | None = None
+    ) -> RtpSender:
+        """Send ``source`` (checked by :meth:`check_source`) to the peer.
+
+        ``pending_offer``: the remote offer we are about to answer, if any; the track is
+        then sent from its first packet with the payload type that offer uses for its
+        codec (webrtcbin matches it to the offer's m-line by that).
+        """
         webrtc, pipeline = self._pipeline.require_webrtc(), self._pipeline.pipeline
         glib = self._pipeline.require_glib()
+        pt = self._offered_payload_type(pending_offer, source) if pending_offer else None
 
         def build() -> RtpSender:
-            bin_, pad = build_sender_bin(pipeline, webrtc, source)
+            bin_, pad = build_sender_bin(pipeline, webrtc, source, pt)
             gst_transceiver = pad.get_property("transceiver")
             transceiver = Transceiver(source.kind, gst_transceiver, "sendrecv")
             gst_transceiver.set_property("direction", DIRECTIONS["sendrecv"])
             sender = RtpSender(source, bin_, pad, transceiver, glib)
             transceiver.sender = sender
+            if pt is not None:
+                sender.payload_type = pt
+                sender._set_payload_type(pt)  # and the codec preferences
             return sender
 
         self.negotiable += 1  # before webrtcbin can announce negotiation-needed
@@ -156,14 +167,7 @@ class PeerMedia:
         if self._transceivers:
             await glib.call(self._refresh_transceivers)
         if description.type == "offer":
-            plan = self._payload_types_for_offer(description)
-
-            def apply_plan() -> None:
-                for sender, payload_type in plan:
-                    sender._set_payload_type(payload_type)
-
-            if plan:
-                await glib.call(apply_plan)
+            await self.fit_to_offer(description)
         stopped = {
             section.mid
             for section in description.media
@@ -172,6 +176,31 @@ class PeerMedia:
         for track in self._tracks:
             if track.mid is not None and track.mid in stopped:
                 track._end()
+
+    def _offered_payload_type(self, offer: SessionDescription, source: MediaSource) -> int | None:
+        """The payload type ``offer`` uses for ``source``'s codec on the first m-line of its
+        kind that accepts media and that no sender of ours already takes."""
+        claimed = {section.mid for _sender, section in self._sections_of_senders(offer)}
+        for section in offer.media:
+            if section.kind == source.kind and section.receives and section.mid not in claimed:
+                types = payload_types_for(offer.sdp, section.index, source.codec)
+                return types[0] if types else None
+        return None
+
+    async def fit_to_offer(self, offer: SessionDescription) -> None:
+        """Give each sender the payload type the remote ``offer`` uses for its codec.
+
+        After the offer is applied, and again right before the answer is made (for tracks
+        added in between).
+        """
+        plan = self._payload_types_for_offer(offer)
+
+        def apply_plan() -> None:
+            for sender, payload_type in plan:
+                sender._set_payload_type(payload_type)
+
+        if plan:
+            await self._pipeline.require_glib().call(apply_plan)
 
     def _sections_of_senders(
         self, description: SessionDescription

@@ -26,11 +26,15 @@ DIRECTIONS = {
 
 
 def build_sender_bin(
-    pipeline: Gst.Pipeline, webrtc: Gst.Element, source: MediaSource
+    pipeline: Gst.Pipeline, webrtc: Gst.Element, source: MediaSource, pt: int | None = None
 ) -> tuple[Gst.Bin, Gst.Pad]:
-    """GLib thread: encode ``source`` and link it to a new webrtcbin sink pad."""
+    """GLib thread: encode ``source`` and link it to a new webrtcbin sink pad.
+
+    ``pt``: the payload type (default: the codec's), e.g. the one a pending remote offer
+    uses for the codec.
+    """
     codec = source.codec
-    pt = codec.default_payload_type
+    pt = codec.default_payload_type if pt is None else pt
     description = (
         f"{source.encoded_description()} ! {codec.payloader} pt={pt} ! "
         f'capsfilter name=rtpcaps caps="{codec.rtp_caps(pt)}"'
@@ -166,9 +170,22 @@ class RtpSender:
         self.source.bitrate = bitrate
 
     def _set_payload_type(self, payload_type: int) -> None:
-        """GLib thread: send with the payload type the remote offer chose."""
+        """GLib thread: send with the payload type the remote offer chose.
+
+        Also the transceiver's codec preferences: webrtcbin's answer matches a transceiver
+        to an offered m-line by caps (from the preferences, else the pad's current caps,
+        payload type included), and the new caps on the pad reach it only later, from the
+        streaming thread: without preferences it found no transceiver for an offer made
+        after our add_track and answered with a new one, ``a=inactive``.
+        """
         bin_ = self._bin
-        if bin_ is None or payload_type == self.payload_type:
+        if bin_ is None:
+            return
+        # Without the payload type: the pad's caps may still carry the old one when the
+        # answer is made, and webrtcbin rejects the m-line if they disagree.
+        preferences = Gst.Caps.from_string(self.codec.rtp_caps(None))
+        self.transceiver._gst.set_property("codec-preferences", preferences)
+        if payload_type == self.payload_type:
             return
         bin_.get_by_name("payloader").set_property("pt", payload_type)
         caps = Gst.Caps.from_string(self.codec.rtp_caps(payload_type))

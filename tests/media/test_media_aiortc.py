@@ -90,3 +90,42 @@ async def test_aiortc_sends_video_and_audio_to_us(codec: str) -> None:
     finally:
         await ours.close()
         await theirs.close()
+
+
+async def test_we_answer_a_recvonly_offer_with_tracks_added_after_it() -> None:
+    """A viewer that offers to receive (a WHEP-style player), answered with our tracks added
+    between its offer and our answer: they are what it gets, at its payload types.
+
+    aiortc offers VP8 at payload type 97 and Opus at 96, where we default to 96 and 111;
+    webrtcbin matches our tracks to its m-lines by caps, so before this it answered
+    ``a=inactive`` twice."""
+    from tests.aiortc_peer import from_aiortc, to_aiortc
+
+    ours, theirs = PeerConnection(), aiortc_peer()
+    tracks: asyncio.Queue[Any] = asyncio.Queue()
+    theirs.on("track", tracks.put_nowait)
+    try:
+        theirs.addTransceiver("video", direction="recvonly")
+        theirs.addTransceiver("audio", direction="recvonly")
+        await theirs.setLocalDescription(await theirs.createOffer())
+        await ours.set_remote_description(from_aiortc(theirs.localDescription))
+        for source in (VideoSource(width=320, height=240), AudioSource()):
+            await ours.add_track(source)
+        await ours.set_local_description(await ours.create_answer())
+        await ours.wait_for_ice_gathering_complete(10)
+        answer = ours.local_description
+        assert answer is not None
+        directions = [s.direction for s in answer.media]
+        assert directions == ["sendonly", "sendonly"], answer.sdp
+        await theirs.setRemoteDescription(to_aiortc(answer))
+        received = {}
+        for _ in range(2):
+            track = await asyncio.wait_for(tracks.get(), 15)
+            received[track.kind] = track
+        frame = await asyncio.wait_for(received["video"].recv(), 15)
+        assert (frame.width, frame.height) == (320, 240)
+        audio = await asyncio.wait_for(received["audio"].recv(), 15)
+        assert audio.sample_rate == 48000
+    finally:
+        await ours.close()
+        await theirs.close()
