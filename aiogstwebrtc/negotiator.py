@@ -100,7 +100,14 @@ class Negotiator:
         """webrtcbin's answer to the remote offer, with our certificate's fingerprint."""
         self._require_state("create_answer", ("have-remote-offer", "have-local-pranswer"))
         if self.remote is not None and self.remote.type == "offer":
-            await self._media.fit_to_offer(self.remote)  # tracks added since the offer
+            mismatch = self._media.check_codecs(self.remote)  # tracks added since the offer
+            if mismatch is not None:
+                raise NegotiationError(
+                    f"no common codec: {mismatch}",
+                    operation="create-answer",
+                    signaling_state=self._states.signaling_state,
+                )
+            await self._media.fit_to_offer(self.remote)
         sdp = await self._run("create-answer", None, extract=description_extractor("answer"))
         return SessionDescription("answer", self._own_fingerprint(sdp))
 
