@@ -1,4 +1,5 @@
-"""The ``aiogstwebrtc`` command: ``demo``, ``doctor``, ``signalling-server``, ``produce``.
+"""The ``aiogstwebrtc`` command: ``demo``, ``doctor``, ``signalling-server``, ``produce``,
+``whep-play``.
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only dispatches.
@@ -25,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run the webrtcsink-compatible signalling server",
     ),
     "produce": ("aiogstwebrtc.signalling.produce", "serve media to consumers via a server"),
+    "whep-play": ("aiogstwebrtc.whep.play", "play a WHEP stream, or record it to a file"),
 }
 
 

@@ -31,6 +31,9 @@ TOKEN_ENV = "AIOGSTWEBRTC_TOKEN"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``aiogstwebrtc signalling-server``."""
+    from ..whep import streams
+
+    streams.add_arguments(parser)
     parser.add_argument(
         "--host",
         default=DEFAULT_HOST,
@@ -203,8 +206,19 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
+    from ..whep.streams import parse_streams
+
     try:
-        asyncio.run(serve_until_stopped(server, web=args.web, token=bool(args.token)))
+        whep = parse_streams(args.whep)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        asyncio.run(
+            serve_until_stopped(
+                server, web=args.web, token=bool(args.token), whep=whep, whep_token=args.whep_token
+            )
+        )
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
         return 1
@@ -241,15 +255,24 @@ async def serve(
 
 
 async def serve_until_stopped(
-    server: SignallingServer, *, web: bool = True, token: bool = False
+    server: SignallingServer,
+    *,
+    web: bool = True,
+    token: bool = False,
+    whep: dict[str, str] | None = None,
+    whep_token: str | None = None,
 ) -> None:
-    """Start ``server`` (with the demo page when ``web``) and run it until SIGINT/SIGTERM."""
+    """Start ``server`` (with the demo page when ``web``, WHEP streams from ``whep``) and
+    run it until SIGINT/SIGTERM."""
+    from ..whep.streams import serving
     from ._shutdown import say, stop_on_signals
 
     if web:
         server.add_static(WEB_DIR)
     with stop_on_signals() as stop:
-        async with server:
+        async with serving(server.app, whep or {}, whep_token), server:
+            for name in whep or {}:
+                say(f"WHEP stream:       {server.url.replace('ws', 'http', 1)}whep/{name}")
             say(f"signalling server: {server.url}")
             if web:
                 say(f"demo page:         {server.url.replace('ws', 'http', 1)}")

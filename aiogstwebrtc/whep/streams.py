@@ -1,0 +1,72 @@
+"""``signalling-server --whep NAME=SOURCE``: named broadcasts served over WHEP.
+
+SOURCE is an RTSP camera URL (its H.264 passed through) or a GStreamer source description
+of raw video (encoded once in VP8 for every player). The stream is at
+``http://HOST:PORT/whep/NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .endpoint import WhepEndpoint
+
+__all__ = ["add_arguments", "parse_streams", "serving"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The WHEP options of ``aiogstwebrtc signalling-server``."""
+    parser.add_argument(
+        "--whep",
+        action="append",
+        default=[],
+        metavar="NAME=SOURCE",
+        help="serve a stream to WHEP players at /whep/NAME: SOURCE is rtsp://... (passed "
+        "through) or a GStreamer raw video source, e.g. 'videotestsrc is-live=true' "
+        "(repeatable)",
+    )
+    parser.add_argument(
+        "--whep-token", help="bearer token WHEP players must send (default: open playback)"
+    )
+
+
+def parse_streams(specs: list[str]) -> dict[str, str]:
+    """``{name: source}`` from ``NAME=SOURCE`` options (ValueError names a bad one)."""
+    streams: dict[str, str] = {}
+    for spec in specs:
+        name, separator, source = spec.partition("=")
+        if not separator or not name or "/" in name or not source.strip():
+            raise ValueError(f"--whep takes NAME=SOURCE, not {spec!r}")
+        if name in streams:
+            raise ValueError(f"--whep: stream {name!r} given twice")
+        streams[name] = source.strip()
+    return streams
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: web.Application, streams: dict[str, str], token: str | None
+) -> AsyncIterator[WhepEndpoint]:
+    """Start a broadcast per stream and install a WHEP endpoint for them in ``app``."""
+    from ..media import Broadcast, VideoSource
+
+    endpoint = WhepEndpoint(token=token)
+    async with contextlib.AsyncExitStack() as stack:
+        for name, source in streams.items():
+            video = (
+                VideoSource.from_rtsp(source)
+                if source.startswith(("rtsp://", "rtsps://"))
+                else VideoSource(source)
+            )
+            broadcast = await stack.enter_async_context(Broadcast(video=video))
+            endpoint.add_stream(name, broadcast)
+        endpoint.install(app)
+        stack.push_async_callback(endpoint.close)
+        yield endpoint

@@ -1,0 +1,49 @@
+"""``signalling-server --whep NAME=SOURCE`` and ``whep-play``: real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+from tests.roles.proctools import WAIT, command, read_until, stop
+
+
+async def finished(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    """Wait for ``process`` to exit by itself; its code and the rest of its output."""
+    out, _ = await asyncio.wait_for(process.communicate(), WAIT)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def test_whep_play_records_a_stream_the_server_serves(tmp_path: Path) -> None:
+    out = tmp_path / "cam.webm"
+    async with command(
+        "signalling-server",
+        "--port",
+        "0",
+        "--whep",
+        "cam=videotestsrc is-live=true pattern=ball",
+        "--whep-token",
+        "t0k",
+    ) as server:
+        url = (await read_until(server, r"WHEP stream:\s+(http://\S+)")).group(1)
+        assert url.endswith("/whep/cam")
+        async with command(
+            "whep-play", url, "--token", "t0k", "--record", str(out), "--duration", "2"
+        ) as player:
+            await read_until(player, r"playing .*video VP8")
+            code, output = await finished(player)
+            assert code == 0, output
+            assert "recorded" in output and "Traceback" not in output
+        assert out.stat().st_size > 10_000  # two seconds of VP8
+        async with command("whep-play", url, "--token", "wrong", "--sink", "fakesink") as refused:
+            code, output = await finished(refused)
+            assert code == 1 and "403" in output, output
+        async with command("whep-play", url, "--token", "t0k", "--sink", "fakesink") as viewer:
+            await read_until(viewer, r"playing")
+            code, output = await stop(viewer, signal.SIGINT)  # the DELETE goes, then it exits
+            assert code == 0, output
+        code, output = await stop(server, signal.SIGINT)
+        assert code == 0, output
+        assert "Traceback" not in output
