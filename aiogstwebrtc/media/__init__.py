@@ -11,6 +11,7 @@ from .broadcast import Broadcast, BroadcastTrack
 from .codecs import CODECS, Codec
 from .frames import AudioFrame, VideoFrame
 from .receiver import RemoteTrack
+from .relay import RelayedAudioSource, RelayedVideoSource
 from .sender import RtpSender, Transceiver
 from .sources import (
     AudioSource,
@@ -31,6 +32,8 @@ __all__ = [
     "EncodedVideoSource",
     "FrameSource",
     "MediaSource",
+    "RelayedAudioSource",
+    "RelayedVideoSource",
     "RemoteTrack",
     "RtpSender",
     "RtspSource",

@@ -484,8 +484,10 @@ class Broadcast:
         A request inside the interval is not lost: one deferred request goes out when the
         interval ends (the asyncio loop times it, the GLib thread sends it).
         """
-        chain = self._chains.get("video")
-        if chain is None or chain.encoder is None:
+        chain, track = self._chains.get("video"), self.video
+        if chain is None or track is None:
+            return False
+        if chain.encoder is None and not track.source.asks_upstream_for_keyframes:
             return False
         now = time.monotonic()
         with self._lock:
@@ -497,6 +499,8 @@ class Broadcast:
                 return False
             self._last_keyframe_request = now
             self._keyframes_forced += 1
+        if chain.encoder is None:  # a relayed stream: its sender is asked (a PLI)
+            return track.source.request_keyframe()
         event = GstVideo.video_event_new_upstream_force_key_unit(Gst.CLOCK_TIME_NONE, True, 0)
         chain.encoder.send_event(event)
         return True

@@ -35,6 +35,8 @@ class MediaSource:
     kind = ""
     #: True when the source's own encoded stream is sent as it is (no decoder, no encoder).
     passthrough = False
+    #: True when :meth:`request_keyframe` reaches whoever encodes the stream (a relay).
+    asks_upstream_for_keyframes = False
 
     def __init__(self, pipeline: str, codec: str, bitrate: int | None) -> None:
         if not isinstance(pipeline, str) or not pipeline.strip():
@@ -66,6 +68,11 @@ class MediaSource:
             f"{self.raw_description()} ! queue max-size-buffers=3 leaky=downstream ! "
             f"{self.codec.encoder_description(self.bitrate)}"
         )
+
+    def request_keyframe(self) -> bool:
+        """Any thread: ask whoever encodes this source's stream upstream of us for a key
+        unit (False: nobody to ask; our own encoder is asked by its sender or broadcast)."""
+        return False
 
     def _detach(self, bin_: Gst.Bin | None = None) -> None:
         """GLib thread: the sender of ``bin_`` stops (removed, or its pipeline stops)."""
