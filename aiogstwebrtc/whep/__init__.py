@@ -1,8 +1,10 @@
-"""WHEP playout (draft-ietf-wish-whep): serve broadcasts to players, and play them.
+"""WHEP playout and WHIP ingest: serve broadcasts to players, take publishers, play.
 
 - :class:`WhepEndpoint`: ``POST/PATCH/DELETE {prefix}/{stream}`` in an aiohttp application
   (e.g. :attr:`aiogstwebrtc.signalling.SignallingServer.app`), each viewer fed by the
   stream's :class:`~aiogstwebrtc.media.Broadcast`;
+- :class:`WhipEndpoint`: a WHIP publisher's stream (RFC 9725) becomes a WHEP stream of
+  the same name, passed through;
 - :class:`WhepClient`: ``tracks = await WhepClient(url).play()``.
 """
 
@@ -10,5 +12,6 @@ from __future__ import annotations
 
 from .client import WhepClient, WhepError
 from .endpoint import WhepEndpoint
+from .ingest import WhipEndpoint
 
-__all__ = ["WhepClient", "WhepEndpoint", "WhepError"]
+__all__ = ["WhepClient", "WhepEndpoint", "WhepError", "WhipEndpoint"]

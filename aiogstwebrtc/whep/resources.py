@@ -1,0 +1,219 @@
+"""What WHIP and WHEP endpoints share: session resources behind ``Location`` URLs.
+
+A POST creates a session (one :class:`~aiogstwebrtc.PeerConnection`) and answers ``201``
+with its ``Location`` and ``ETag``; ``PATCH`` adds trickled candidates (``204``; ``412``
+on an ``If-Match`` mismatch; ``405`` for an ICE restart, not supported); ``DELETE`` ends it
+(``200``, then ``404``). ``OPTIONS`` answers the CORS preflight browsers send. A bearer
+token, when set, is compared in constant time (``401`` missing, ``403`` wrong); bodies are
+capped (``413``) and typed (``415``); other methods get ``405``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from ..config import Configuration
+from ..errors import InvalidSDPError
+from ..peerconnection import PeerConnection
+from ..sdp import IceCandidate
+
+__all__ = ["CORS_HEADERS", "SDP", "SDPFRAG", "ResourceEndpoint", "error"]
+
+log = logging.getLogger(__name__)
+
+SDP = "application/sdp"
+SDPFRAG = "application/trickle-ice-sdpfrag"
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, ETag, Link",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Session:
+    """One resource: its stream's name, its peer connection and its ETag."""
+
+    stream: str
+    pc: PeerConnection
+    etag: str = field(default_factory=lambda: f'"{secrets.token_hex(8)}"')
+
+
+def error(status: int, reason: str) -> web.Response:
+    """A ``text/plain`` error response with the CORS headers."""
+    return web.Response(status=status, text=reason + "\n", headers=CORS_HEADERS)
+
+
+class ResourceEndpoint:
+    """Sessions at ``{prefix}/{stream}/{id}``; subclasses answer the POST."""
+
+    what = "session"
+
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        token: str | None,
+        configuration: Configuration | None,
+        max_body: int,
+    ) -> None:
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ValueError("prefix must start with '/' and not end with one")
+        self.prefix = prefix
+        self._token = token
+        self._configuration = configuration
+        self.max_body = max_body
+        self._sessions: dict[str, Session] = {}
+        self._ending: set[asyncio.Task[None]] = set()
+
+    def sessions(self, stream: str | None = None) -> int:
+        """Sessions open now (of ``stream``, or of all streams)."""
+        return sum(1 for s in self._sessions.values() if stream in (None, s.stream))
+
+    async def close(self) -> None:
+        """End every session."""
+        for resource in list(self._sessions):
+            await self._end(resource)
+        if self._ending:
+            await asyncio.gather(*self._ending, return_exceptions=True)
+
+    def install(self, app: web.Application) -> None:
+        """Add the routes to ``app`` (before it starts)."""
+        stream = f"{self.prefix}/{{stream}}"
+        resource = f"{stream}/{{resource}}"
+        app.router.add_route("POST", stream, self._guarded(self._post))
+        app.router.add_route("OPTIONS", stream, self._preflight)
+        app.router.add_route("PATCH", resource, self._guarded(self._patch))
+        app.router.add_route("DELETE", resource, self._guarded(self._delete))
+        app.router.add_route("OPTIONS", resource, self._preflight)
+        for path in (stream, resource):
+            app.router.add_route("*", path, self._not_allowed)
+
+    async def _post(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    async def _preflight(self, _request: web.Request) -> web.Response:
+        return web.Response(status=204, headers=CORS_HEADERS)
+
+    async def _not_allowed(self, request: web.Request) -> web.Response:
+        return error(405, f"{request.method} is not allowed here")
+
+    def _guarded(self, handler: Handler) -> Handler:
+        """The bearer token and the body size, before ``handler``."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if self._token is not None:
+                given = request.headers.get("Authorization", "")
+                if not given.startswith("Bearer "):
+                    return error(401, "a bearer token is required")
+                if not hmac.compare_digest(given[7:].encode(), self._token.encode()):
+                    return error(403, "wrong token")
+            if (request.content_length or 0) > self.max_body:
+                return error(413, f"the body is over {self.max_body} bytes")
+            return await handler(request)
+
+        return guarded
+
+    async def _body(self, request: web.Request, content_type: str) -> str | web.Response:
+        if request.content_type != content_type:
+            return error(415, f"expected {content_type}, not {request.content_type}")
+        body = await request.content.read(self.max_body + 1)
+        if len(body) > self.max_body:
+            return error(413, f"the body is over {self.max_body} bytes")
+        try:
+            return body.decode()
+        except UnicodeDecodeError:
+            return error(400, "the body is not UTF-8 text")
+
+    def _created(self, name: str, pc: PeerConnection, answer_sdp: str) -> web.Response:
+        """Register the new session of stream ``name``: its ``201``."""
+        resource = secrets.token_urlsafe(18)
+        session = Session(name, pc)
+        self._sessions[resource] = session
+        pc.on("connectionstatechange", lambda: self._on_state(resource, session))
+        log.info("%s %s on %r", self.what, resource[:8], name)
+        location = f"{self.prefix}/{name}/{resource}"
+        headers = dict(CORS_HEADERS, Location=location, ETag=session.etag)
+        return web.Response(status=201, text=answer_sdp, content_type=SDP, headers=headers)
+
+    async def _patch(self, request: web.Request) -> web.StreamResponse:
+        resource = request.match_info["resource"]
+        session = self._sessions.get(resource)
+        if session is None or session.stream != request.match_info["stream"]:
+            return error(404, "no such session")
+        if_match = request.headers.get("If-Match")
+        if if_match is not None and if_match not in ("*", session.etag):
+            return error(412, "If-Match is not this session's ETag")
+        text = await self._body(request, SDPFRAG)
+        if isinstance(text, web.Response):
+            return text
+        remote = session.pc.remote_description
+        ufrag = _field(text, "a=ice-ufrag:")
+        if remote is not None and ufrag is not None and ufrag != _field(remote.sdp, "a=ice-ufrag:"):
+            return error(405, "ICE restart is not supported")
+        try:
+            for candidate in _candidates(text):
+                await session.pc.add_ice_candidate(candidate)
+        except InvalidSDPError as exc:
+            return error(400, f"bad candidate: {exc}")
+        return web.Response(status=204, headers=CORS_HEADERS)
+
+    async def _delete(self, request: web.Request) -> web.StreamResponse:
+        resource = request.match_info["resource"]
+        session = self._sessions.get(resource)
+        if session is None or session.stream != request.match_info["stream"]:
+            return error(404, "no such session")
+        await self._end(resource)
+        return web.Response(status=200, headers=CORS_HEADERS)
+
+    # --- sessions ----------------------------------------------------------------------------
+
+    def _on_state(self, resource: str, session: Session) -> None:
+        if session.pc.connection_state in ("failed", "closed") and resource in self._sessions:
+            task = asyncio.ensure_future(self._end(resource))
+            self._ending.add(task)
+            task.add_done_callback(self._ending.discard)
+
+    async def _end(self, resource: str) -> None:
+        session = self._sessions.pop(resource, None)
+        if session is not None:
+            log.info("%s %s on %r ended", self.what, resource[:8], session.stream)
+            await session.pc.close()
+            await self._ended(session)
+
+    async def _ended(self, session: Session) -> None:
+        """A session ended (subclasses release what it fed)."""
+
+
+def _field(sdp: str, prefix: str) -> str | None:
+    for line in sdp.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+    return None
+
+
+def _candidates(fragment: str) -> list[IceCandidate]:
+    """The candidates of a trickle-ice-sdpfrag, each with its m-section's mid and index."""
+    found: list[IceCandidate] = []
+    index, mid = -1, None
+    for raw in fragment.splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            index, mid = index + 1, None
+        elif line.startswith("a=mid:"):
+            mid = line[6:]
+        elif line.startswith("a=candidate:"):
+            found.append(IceCandidate(line[2:], max(index, 0), mid))
+    return found
