@@ -1,5 +1,5 @@
 """The ``aiogstwebrtc`` command: ``demo``, ``doctor``, ``signalling-server``, ``produce``,
-``whep-play``.
+``whep-play``, ``whip-publish``.
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only dispatches.
@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "produce": ("aiogstwebrtc.signalling.produce", "serve media to consumers via a server"),
     "whep-play": ("aiogstwebrtc.whep.play", "play a WHEP stream, or record it to a file"),
+    "whip-publish": ("aiogstwebrtc.whep.publish", "publish media to a WHIP endpoint"),
 }
 
 

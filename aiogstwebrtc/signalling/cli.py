@@ -216,7 +216,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(
             serve_until_stopped(
-                server, web=args.web, token=bool(args.token), whep=whep, whep_token=args.whep_token
+                server,
+                web=args.web,
+                token=bool(args.token),
+                whep=whep,
+                whep_token=args.whep_token,
+                whip=(args.whip_token, args.whip_open),
             )
         )
     except OSError as exc:
@@ -261,6 +266,7 @@ async def serve_until_stopped(
     token: bool = False,
     whep: dict[str, str] | None = None,
     whep_token: str | None = None,
+    whip: tuple[str | None, bool] = (None, False),
 ) -> None:
     """Start ``server`` (with the demo page when ``web``, WHEP streams from ``whep``) and
     run it until SIGINT/SIGTERM."""
@@ -270,7 +276,9 @@ async def serve_until_stopped(
     if web:
         server.add_static(WEB_DIR)
     with stop_on_signals() as stop:
-        async with serving(server.app, whep or {}, whep_token), server:
+        async with serving(server.app, whep or {}, whep_token, *whip), server:
+            if whip[0] or whip[1]:
+                say(f"WHIP ingest:       {server.url.replace('ws', 'http', 1)}whip/NAME")
             for name in whep or {}:
                 say(f"WHEP stream:       {server.url.replace('ws', 'http', 1)}whep/{name}")
             say(f"signalling server: {server.url}")

@@ -5,13 +5,14 @@
   stream's :class:`~aiogstwebrtc.media.Broadcast`;
 - :class:`WhipEndpoint`: a WHIP publisher's stream (RFC 9725) becomes a WHEP stream of
   the same name, passed through;
-- :class:`WhepClient`: ``tracks = await WhepClient(url).play()``.
+- :class:`WhepClient`: ``tracks = await WhepClient(url).play()``;
+- :class:`WhipClient`: ``await WhipClient(url, token=...).publish(VideoSource())``.
 """
 
 from __future__ import annotations
 
-from .client import WhepClient, WhepError
+from .client import WhepClient, WhepError, WhipClient
 from .endpoint import WhepEndpoint
 from .ingest import WhipEndpoint
 
-__all__ = ["WhepClient", "WhepEndpoint", "WhepError", "WhipEndpoint"]
+__all__ = ["WhepClient", "WhepEndpoint", "WhepError", "WhipClient", "WhipEndpoint"]

@@ -1,4 +1,5 @@
-"""A WHEP player: ``tracks = await WhepClient(url).play()``."""
+"""WHEP and WHIP clients: ``tracks = await WhepClient(url).play()`` and
+``await WhipClient(url, token=...).publish(VideoSource())``."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import aiohttp
 
 from ..config import Configuration
 from ..errors import WebRTCError
-from ..media import RemoteTrack
+from ..media import MediaSource, RemoteTrack
 from ..peerconnection import PeerConnection
 
-__all__ = ["WhepClient", "WhepError"]
+__all__ = ["WhepClient", "WhepError", "WhipClient"]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,100 @@ class WhepError(WebRTCError):
         self.status = status
 
 
-class WhepClient:
+class _HttpSession:
+    """One WHIP/WHEP session: POST the offer, keep the resource, DELETE it at the end."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        configuration: Configuration | None,
+        timeout: float,
+    ) -> None:
+        self.url = url
+        self.resource: str | None = None
+        self.pc = PeerConnection(configuration)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._timeout = timeout
+        self._http: aiohttp.ClientSession | None = None
+
+    async def _exchange(self) -> None:
+        """Our offer (every candidate in it) for the server's answer; redirects followed."""
+        await self.pc.set_local_description(await self.pc.create_offer())
+        await self.pc.wait_for_ice_gathering_complete(self._timeout)
+        offer = self.pc.local_description
+        assert offer is not None
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        headers = dict(self._headers, **{"Content-Type": "application/sdp"})
+        async with self._http.post(self.url, data=offer.sdp, headers=headers) as response:
+            text = await response.text()
+            if response.status != 201:
+                raise WhepError(
+                    f"POST {self.url}: {response.status} {text.strip()}", status=response.status
+                )
+            location = response.headers.get("Location")
+            if not location:
+                raise WhepError("the server sent no Location", status=response.status)
+            self.resource = urljoin(str(response.url), location)
+        await self.pc.set_remote_description({"type": "answer", "sdp": text})
+
+    async def close(self) -> None:
+        """End the session (DELETE) and close the peer connection."""
+        resource, self.resource = self.resource, None
+        http, self._http = self._http, None
+        try:
+            if resource is not None and http is not None:
+                try:
+                    async with http.delete(resource, headers=self._headers) as response:
+                        if response.status not in (200, 204, 404):
+                            log.warning("DELETE %s: %s", resource, response.status)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    log.warning("DELETE %s failed: %s", resource, exc)
+        finally:
+            if http is not None:
+                await http.close()
+            await self.pc.close()
+
+
+class WhipClient(_HttpSession):
+    """Publish to the WHIP endpoint at ``url`` (RFC 9725), with a bearer ``token``.
+
+    ``await client.publish(VideoSource(), AudioSource())`` sends the sources (the server
+    answers with what it takes); ``await client.close()`` ends it with a DELETE (also
+    ``async with``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        configuration: Configuration | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        super().__init__(url, token, configuration, timeout)
+
+    async def publish(self, *sources: MediaSource) -> None:
+        """Send ``sources`` until :meth:`close`."""
+        if not sources:
+            raise ValueError("publish what? give a VideoSource and/or an AudioSource")
+        for source in sources:
+            await self.pc.add_track(source)
+        await self._exchange()
+
+    async def __aenter__(self) -> WhipClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class WhepClient(_HttpSession):
     """Play the WHEP stream at ``url`` (with a bearer ``token`` if the server wants one).
 
     ``await client.play()`` offers to receive ``kinds``, posts the offer (every candidate
@@ -44,12 +138,7 @@ class WhepClient:
         configuration: Configuration | None = None,
         timeout: float = 15.0,
     ) -> None:
-        self.url = url
-        self.resource: str | None = None
-        self.pc = PeerConnection(configuration)
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._timeout = timeout
-        self._http: aiohttp.ClientSession | None = None
+        super().__init__(url, token, configuration, timeout)
 
     async def play(self, kinds: tuple[str, ...] = ("video", "audio")) -> list[RemoteTrack]:
         """Start playing; the tracks the server sends, once each has arrived."""
@@ -57,24 +146,7 @@ class WhepClient:
         self.pc.on("track", tracks.put_nowait)
         for kind in kinds:
             await self.pc.add_transceiver(kind, "recvonly")
-        await self.pc.set_local_description(await self.pc.create_offer())
-        await self.pc.wait_for_ice_gathering_complete(self._timeout)
-        offer = self.pc.local_description
-        assert offer is not None
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
-        headers = dict(self._headers, **{"Content-Type": "application/sdp"})
-        async with self._http.post(self.url, data=offer.sdp, headers=headers) as response:
-            text = await response.text()
-            if response.status != 201:
-                raise WhepError(
-                    f"WHEP POST {self.url}: {response.status} {text.strip()}",
-                    status=response.status,
-                )
-            location = response.headers.get("Location")
-            if not location:
-                raise WhepError("the WHEP server sent no Location", status=response.status)
-            self.resource = urljoin(str(response.url), location)
-        await self.pc.set_remote_description({"type": "answer", "sdp": text})
+        await self._exchange()
         answer = self.pc.remote_description
         assert answer is not None
         sent = sum(1 for section in answer.media if section.sends)
@@ -83,23 +155,6 @@ class WhepClient:
             for _ in range(sent):
                 received.append(await tracks.get())
         return received
-
-    async def close(self) -> None:
-        """End the session (DELETE) and close the peer connection."""
-        resource, self.resource = self.resource, None
-        http, self._http = self._http, None
-        try:
-            if resource is not None and http is not None:
-                try:
-                    async with http.delete(resource, headers=self._headers) as response:
-                        if response.status not in (200, 204, 404):
-                            log.warning("WHEP DELETE %s: %s", resource, response.status)
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    log.warning("WHEP DELETE %s failed: %s", resource, exc)
-        finally:
-            if http is not None:
-                await http.close()
-            await self.pc.close()
 
     async def __aenter__(self) -> WhepClient:
         return self

@@ -1,4 +1,4 @@
-"""``signalling-server --whep NAME=SOURCE``: named broadcasts served over WHEP.
+"""``signalling-server --whep NAME=SOURCE`` and ``--whip-token``: WHEP streams, WHIP ingest.
 
 SOURCE is an RTSP camera URL (its H.264 passed through) or a GStreamer source description
 of raw video (encoded once in VP8 for every player). The stream is at
@@ -35,6 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--whep-token", help="bearer token WHEP players must send (default: open playback)"
     )
+    parser.add_argument(
+        "--whip-token",
+        help="take WHIP publishers at /whip/NAME with this bearer token; each stream is "
+        "played at /whep/NAME, passed through",
+    )
+    parser.add_argument(
+        "--whip-open",
+        action="store_true",
+        help="take WHIP publishers without a token (local testing only)",
+    )
 
 
 def parse_streams(specs: list[str]) -> dict[str, str]:
@@ -52,12 +62,23 @@ def parse_streams(specs: list[str]) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def serving(
-    app: web.Application, streams: dict[str, str], token: str | None
+    app: web.Application,
+    streams: dict[str, str],
+    token: str | None,
+    whip_token: str | None = None,
+    whip_open: bool = False,
 ) -> AsyncIterator[WhepEndpoint]:
-    """Start a broadcast per stream and install a WHEP endpoint for them in ``app``."""
+    """Start a broadcast per stream and install a WHEP endpoint for them in ``app``; with
+    ``whip_token`` (or ``whip_open``) a WHIP endpoint too."""
     from ..media import Broadcast, VideoSource
+    from .ingest import WhipEndpoint
 
     endpoint = WhepEndpoint(token=token)
+    whip = (
+        WhipEndpoint(endpoint, token=whip_token, open=whip_open)
+        if whip_token or whip_open
+        else None
+    )
     async with contextlib.AsyncExitStack() as stack:
         for name, source in streams.items():
             video = (
@@ -69,4 +90,7 @@ async def serving(
             endpoint.add_stream(name, broadcast)
         endpoint.install(app)
         stack.push_async_callback(endpoint.close)
+        if whip is not None:
+            whip.install(app)
+            stack.push_async_callback(whip.close)
         yield endpoint

@@ -47,3 +47,29 @@ async def test_whep_play_records_a_stream_the_server_serves(tmp_path: Path) -> N
         code, output = await stop(server, signal.SIGINT)
         assert code == 0, output
         assert "Traceback" not in output
+
+
+async def test_whip_publish_to_the_server_and_whep_play_it(tmp_path: Path) -> None:
+    out = tmp_path / "show.webm"
+    async with command("signalling-server", "--port", "0", "--whip-token", "pub") as server:
+        base = (await read_until(server, r"WHIP ingest:\s+(http://\S+)/whip/NAME")).group(1)
+        async with command(
+            "whip-publish", f"{base}/whip/show", "--token", "pub", "--audio", "none"
+        ) as publisher:
+            await read_until(publisher, r"publishing to")
+            code = 1
+            for _ in range(25):  # the stream is live once the publisher's media flows
+                async with command(
+                    "whep-play", f"{base}/whep/show", "--record", str(out), "--duration", "2"
+                ) as player:
+                    code, output = await finished(player)
+                if code == 0:
+                    break
+                assert "404" in output, output
+                await asyncio.sleep(0.2)
+            assert code == 0, output
+            assert out.stat().st_size > 10_000
+            code, output = await stop(publisher, signal.SIGTERM)
+            assert code == 0, output
+        code, output = await stop(server, signal.SIGINT)
+        assert code == 0 and "Traceback" not in output, output

@@ -10,7 +10,7 @@ import pytest
 from aiortc import RTCSessionDescription, VideoStreamTrack
 
 from aiogstwebrtc.signalling import SignallingServer
-from aiogstwebrtc.whep import WhepClient, WhepEndpoint, WhepError, WhipEndpoint
+from aiogstwebrtc.whep import WhepClient, WhepEndpoint, WhepError, WhipClient, WhipEndpoint
 from tests.aiortc_peer import aiortc_peer
 
 WAIT = 15.0
@@ -80,3 +80,48 @@ def test_whip_needs_a_token_unless_opened_for_testing() -> None:
     with pytest.raises(ValueError):
         WhipEndpoint(WhepEndpoint())
     WhipEndpoint(WhepEndpoint(), open=True)
+
+
+async def test_our_whip_client_publishes_and_two_players_get_it_without_transcoding() -> None:
+    from aiogstwebrtc.media import AudioSource, VideoSource
+    from tests.media.walk import codec_elements
+
+    server = SignallingServer(port=0)
+    whep = WhepEndpoint()
+    whip = WhipEndpoint(whep, token="pub")
+    whep.install(server.app)
+    whip.install(server.app)
+    try:
+        async with server:
+            base = f"http://127.0.0.1:{server.port}"
+            async with WhipClient(f"{base}/whip/show", token="pub") as publisher:
+                await publisher.publish(VideoSource(width=320, height=240), AudioSource())
+                players = [WhepClient(f"{base}/whep/show") for _ in range(2)]
+                try:
+                    for player in players:
+                        for _ in range(50):  # live once the publisher's media flows
+                            try:
+                                tracks = {t.kind: t for t in await player.play()}
+                                break
+                            except WhepError as exc:
+                                assert exc.status == 404, exc
+                                await player.close()
+                                players[players.index(player)] = player = WhepClient(
+                                    f"{base}/whep/show"
+                                )
+                                await asyncio.sleep(0.2)
+                        frame = await asyncio.wait_for(tracks["video"].recv(), WAIT)
+                        assert (frame.width, frame.height) == (320, 240)
+                        audio = await asyncio.wait_for(tracks["audio"].recv(), WAIT)
+                        assert audio.sample_rate == 48000
+                    assert whep.viewers("show") == 2
+                    for session in list(whip._sessions.values()):
+                        found = await session.pc.run_in_glib(lambda p, _w: codec_elements(p))
+                        assert found == [], f"the ingest decodes or encodes: {found}"
+                finally:
+                    for player in players:
+                        await player.close()
+            assert whip.sessions() == 0  # the publisher's close sent its DELETE
+    finally:
+        await whep.close()
+        await whip.close()
