@@ -68,6 +68,18 @@ async def test_an_aiortc_publisher_is_played_over_whep_until_it_leaves() -> None
                 assert whep.viewers() == 0  # the publisher left: so did its viewers
                 async with http.post(f"{base}/whep/live", data=offer, headers=SDP) as response:
                     assert response.status == 404
+                successor = aiortc_peer()  # the name is free again for a new publisher
+                try:
+                    successor.addTransceiver(VideoStreamTrack(), direction="sendonly")
+                    await successor.setLocalDescription(await successor.createOffer())
+                    async with http.post(
+                        f"{base}/whip/live",
+                        data=successor.localDescription.sdp,
+                        headers={**SDP, **TOKEN},
+                    ) as response:
+                        assert response.status == 201, await response.text()
+                finally:
+                    await successor.close()
             finally:
                 await viewer.close()
     finally:
