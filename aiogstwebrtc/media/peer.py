@@ -96,10 +96,10 @@ class PeerMedia:
         """
         webrtc, pipeline = self._pipeline.require_webrtc(), self._pipeline.pipeline
         glib = self._pipeline.require_glib()
-        pt = self._offered_payload_type(pending_offer, source) if pending_offer else None
+        pt, mline = self._offered_slot(pending_offer, source) if pending_offer else (None, None)
 
         def build() -> RtpSender:
-            bin_, pad = build_sender_bin(pipeline, webrtc, source, pt)
+            bin_, pad = build_sender_bin(pipeline, webrtc, source, pt, mline)
             gst_transceiver = pad.get_property("transceiver")
             transceiver = Transceiver(source.kind, gst_transceiver, "sendrecv")
             gst_transceiver.set_property("direction", DIRECTIONS["sendrecv"])
@@ -177,15 +177,17 @@ class PeerMedia:
             if track.mid is not None and track.mid in stopped:
                 track._end()
 
-    def _offered_payload_type(self, offer: SessionDescription, source: MediaSource) -> int | None:
-        """The payload type ``offer`` uses for ``source``'s codec on the first m-line of its
-        kind that accepts media and that no sender of ours already takes."""
+    def _offered_slot(
+        self, offer: SessionDescription, source: MediaSource
+    ) -> tuple[int | None, int | None]:
+        """The payload type ``offer`` uses for ``source``'s codec and the index of its m-line:
+        the first of its kind that accepts media and that no sender of ours already takes."""
         claimed = {section.mid for _sender, section in self._sections_of_senders(offer)}
         for section in offer.media:
             if section.kind == source.kind and section.receives and section.mid not in claimed:
                 types = payload_types_for(offer.sdp, section.index, source.codec)
-                return types[0] if types else None
-        return None
+                return (types[0] if types else None), section.index
+        return None, None
 
     async def fit_to_offer(self, offer: SessionDescription) -> None:
         """Give each sender the payload type the remote ``offer`` uses for its codec.

@@ -25,13 +25,36 @@ DIRECTIONS = {
 }
 
 
+def _sink_pad_name(webrtc: Gst.Element, mline: int | None) -> str:
+    """The webrtcbin sink pad to ask for: that of the transceiver webrtcbin already made
+    for the pending remote offer's m-line ``mline``, if it made one, else a new one.
+
+    webrtcbin 1.26 makes the transceivers of a remote offer when the offer is set (1.22
+    only when it answers): a track added then must take that transceiver's pad, or the
+    answer leaves the m-line to a transceiver without media.
+    """
+    if mline is not None:
+        for index in range(64):
+            transceiver = webrtc.emit("get-transceiver", index)
+            if transceiver is None:
+                break
+            if transceiver.get_property("mlineindex") == mline:
+                if webrtc.get_static_pad(f"sink_{mline}") is None:
+                    return f"sink_{mline}"
+    return "sink_%u"
+
+
 def build_sender_bin(
-    pipeline: Gst.Pipeline, webrtc: Gst.Element, source: MediaSource, pt: int | None = None
+    pipeline: Gst.Pipeline,
+    webrtc: Gst.Element,
+    source: MediaSource,
+    pt: int | None = None,
+    mline: int | None = None,
 ) -> tuple[Gst.Bin, Gst.Pad]:
     """GLib thread: encode ``source`` and link it to a new webrtcbin sink pad.
 
     ``pt``: the payload type (default: the codec's), e.g. the one a pending remote offer
-    uses for the codec.
+    uses for the codec; ``mline``: that offer's m-line the source answers.
     """
     codec = source.codec
     pt = codec.default_payload_type if pt is None else pt
@@ -50,7 +73,7 @@ def build_sender_bin(
     # not make the whole running pipeline lose its PLAYING state.
     bin_.set_property("async-handling", True)
     pipeline.add(bin_)
-    pad = webrtc.request_pad_simple("sink_%u")
+    pad = webrtc.request_pad_simple(_sink_pad_name(webrtc, mline))
     if pad is None or bin_.get_static_pad("src").link(pad) != Gst.PadLinkReturn.OK:
         pipeline.remove(bin_)
         if pad is not None:
