@@ -40,6 +40,9 @@ def _sink_pad_name(webrtc: Gst.Element, mline: int | None) -> str:
                 break
             if transceiver.get_property("mlineindex") == mline:
                 if webrtc.get_static_pad(f"sink_{mline}") is None:
+                    # It was made receive-only from the offer: webrtcbin gives a sending
+                    # pad only to a transceiver that may send.
+                    transceiver.set_property("direction", DIRECTIONS["sendrecv"])
                     return f"sink_{mline}"
     return "sink_%u"
 
