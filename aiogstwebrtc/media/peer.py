@@ -107,7 +107,7 @@ class PeerMedia:
             transceiver.sender = sender
             if pt is not None:
                 sender.payload_type = pt
-                sender._set_payload_type(pt)  # and the codec preferences
+                sender._set_payload_type(pt, exact=True)  # and the codec preferences
             return sender
 
         self.negotiable += 1  # before webrtcbin can announce negotiation-needed

@@ -150,6 +150,7 @@ class RtpSender:
         self._pad: Gst.Pad | None = pad
         self._glib = glib
         self.payload_type = source.codec.default_payload_type
+        self._exact_payload_type: int | None = None  # set for a pending offer's m-line
 
     @property
     def kind(self) -> str:
@@ -195,7 +196,7 @@ class RtpSender:
         await self._glib.call(apply)
         self.source.bitrate = bitrate
 
-    def _set_payload_type(self, payload_type: int) -> None:
+    def _set_payload_type(self, payload_type: int, exact: bool = False) -> None:
         """GLib thread: send with the payload type the remote offer chose.
 
         Also the transceiver's codec preferences: webrtcbin's answer matches a transceiver
@@ -207,9 +208,14 @@ class RtpSender:
         bin_ = self._bin
         if bin_ is None:
             return
+        if exact:
+            self._exact_payload_type = payload_type
+        exact = exact or self._exact_payload_type == payload_type
         # Without the payload type: the pad's caps may still carry the old one when the
         # answer is made, and webrtcbin rejects the m-line if they disagree.
-        preferences = Gst.Caps.from_string(self.codec.rtp_caps(None))
+        # ``exact`` (a pad that never carried another payload type): with it, so that the
+        # answer uses the payload type we send, not the offer's first of the codec.
+        preferences = Gst.Caps.from_string(self.codec.rtp_caps(payload_type if exact else None))
         self.transceiver._gst.set_property("codec-preferences", preferences)
         if payload_type == self.payload_type:
             return

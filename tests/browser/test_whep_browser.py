@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiogstwebrtc import Configuration
 from aiogstwebrtc.media import Broadcast, VideoSource
 from aiogstwebrtc.signalling import SignallingServer
 from aiogstwebrtc.signalling.cli import WEB_DIR
@@ -54,7 +55,7 @@ async def test_chromium_plays_a_whep_stream(camera: Any) -> None:
     server = SignallingServer(port=0)
     server.add_static(WEB_DIR)
     async with Broadcast(video=VideoSource.from_rtsp(rtsp.url)) as broadcast:
-        endpoint = WhepEndpoint()
+        endpoint = WhepEndpoint(configuration=Configuration(dead_peer_timeout=None))
         endpoint.add_stream("cam", broadcast)
         endpoint.install(server.app)
         try:
