@@ -39,6 +39,7 @@ from ..errors import ClosedError, InvalidStateError, OperationTimeoutError, WebR
 from ..events import EventEmitter
 from ..glibloop import GLibLoop, acquire_glib_loop, post
 from ..gst import GLib, Gst, GstVideo, GstWebRTC, ensure_init, iterate
+from .retime import Retimer
 from .sources import AudioSource, MediaSource, VideoSource
 
 __all__ = ["Broadcast", "BroadcastTrack"]
@@ -65,13 +66,12 @@ class _Branch:
 
     viewer: str
     appsrc: Gst.Element
-    viewer_pipeline: Gst.Element | None
+    retimer: Retimer  # broadcast timestamps -> the viewer's running time
     wants_keyframe: bool
     probes: list[tuple[Gst.Pad, int]] = field(default_factory=list)
     webrtc: Gst.Element | None = None  # the viewer's webrtcbin, watched for "connected"
     connected_handler: int = 0
     caps: Gst.Caps | None = None
-    offset: int | None = None  # broadcast timestamps -> the viewer's running time
     bytes_out: int = 0
     dropped: int = 0
 
@@ -84,47 +84,6 @@ class _Chain:
     encoder: Gst.Element | None
     caps: Gst.Caps | None = None
     branches: dict[int, _Branch] = field(default_factory=dict)  # id(viewer's sender bin)
-
-
-_SHALLOW_COPY = (
-    Gst.BufferCopyFlags.FLAGS
-    | Gst.BufferCopyFlags.TIMESTAMPS
-    | Gst.BufferCopyFlags.META
-    | Gst.BufferCopyFlags.MEMORY
-)
-
-
-def _running_time(pipeline: Gst.Element | None) -> int | None:
-    """A pipeline's running time now, or None if it has no clock yet (not PLAYING)."""
-    if pipeline is None:
-        return None
-    clock = pipeline.get_clock()
-    if clock is None:
-        return None
-    return int(clock.get_time() - pipeline.get_base_time())
-
-
-def _retimed(buffer: Gst.Buffer, branch: _Branch) -> Gst.Buffer | None:
-    """A copy of ``buffer`` in ``branch``'s viewer's running time (None: not yet running).
-
-    The copy shares the encoded memory; only its metadata is the viewer's. The offset is
-    fixed by the first buffer the viewer gets, so the stream keeps its own spacing.
-    """
-    stamp = buffer.pts if buffer.pts != Gst.CLOCK_TIME_NONE else buffer.dts
-    if stamp == Gst.CLOCK_TIME_NONE:
-        return None
-    if branch.offset is None:
-        now = _running_time(branch.viewer_pipeline)
-        if now is None:
-            return None
-        branch.offset = now - stamp
-    # Not buffer.copy(): for a GstBuffer that is a new reference to the same buffer.
-    copy = buffer.copy_region(_SHALLOW_COPY, 0, buffer.get_size())
-    if buffer.pts != Gst.CLOCK_TIME_NONE:
-        copy.pts = max(0, buffer.pts + branch.offset)
-    if buffer.dts != Gst.CLOCK_TIME_NONE:
-        copy.dts = max(0, buffer.dts + branch.offset)
-    return copy
 
 
 class BroadcastTrack(MediaSource):
@@ -417,7 +376,9 @@ class Broadcast:
         viewer = (
             viewer_pipeline.get_name() if viewer_pipeline is not None else sender_bin.get_name()
         )
-        branch = _Branch(viewer, appsrc, viewer_pipeline, wants_keyframe=track.kind == "video")
+        branch = _Branch(
+            viewer, appsrc, Retimer(viewer_pipeline), wants_keyframe=track.kind == "video"
+        )
         src = appsrc.get_static_pad("src")
         branch.probes.append(
             (src, src.add_probe(Gst.PadProbeType.EVENT_UPSTREAM, self._gst_on_upstream_event))
@@ -474,7 +435,7 @@ class Broadcast:
         if branch.webrtc is not None:
             branch.webrtc.disconnect(branch.connected_handler)
             branch.webrtc = None
-        branch.viewer_pipeline = None
+        branch.retimer.pipeline = None
         if left:
             self._post(self._events.emit, "viewer_left", branch.viewer)
 
@@ -552,7 +513,7 @@ class Broadcast:
             for branch in chain.branches.values():
                 if branch.wants_keyframe and not key:
                     continue
-                copy = _retimed(buffer, branch)
+                copy = branch.retimer.copy(buffer)
                 if copy is None:
                     continue
                 if caps is not None and branch.caps is not caps:

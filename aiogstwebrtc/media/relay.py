@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ClosedError, WebRTCError
 from ..gst import Gst, GstVideo
+from .retime import Retimer
 from .sources import _PASSTHROUGH_PARSERS, AudioSource, EncodedVideoSource
 
 if TYPE_CHECKING:
@@ -32,12 +33,6 @@ _APPSRC = (
     "appsrc name=relay is-live=true format=time block=false max-buffers=60 max-bytes=0 "
     "leaky-type=downstream"
 )
-_SHALLOW = (
-    Gst.BufferCopyFlags.FLAGS
-    | Gst.BufferCopyFlags.TIMESTAMPS
-    | Gst.BufferCopyFlags.META
-    | Gst.BufferCopyFlags.MEMORY
-)
 
 
 class _Relay:
@@ -49,9 +44,8 @@ class _Relay:
         self.track = track
         self._lock = threading.Lock()
         self._appsrc: Gst.Element | None = None
-        self._pipeline: Gst.Element | None = None
         self._caps: Gst.Caps | None = None
-        self._offset: int | None = None
+        self._retimer: Retimer | None = None
         self._branch_sink: Gst.Pad | None = None
         self.relayed = 0
 
@@ -78,13 +72,13 @@ class _Relay:
 
     def attach(self, appsrc: Gst.Element, pipeline: Gst.Element | None) -> None:
         with self._lock:
-            self._appsrc, self._pipeline, self._offset = appsrc, pipeline, None
+            self._appsrc, self._retimer = appsrc, Retimer(pipeline)
             if self._caps is not None:
                 appsrc.set_property("caps", self._caps)
 
     def detach(self) -> None:
         with self._lock:
-            self._appsrc = self._pipeline = None
+            self._appsrc = self._retimer = None
 
     def request_keyframe(self) -> bool:
         """Any thread: a PLI to the remote sender (through the track's depayloader)."""
@@ -109,26 +103,34 @@ class _Relay:
         if buffer is None:
             return Gst.PadProbeReturn.OK
         with self._lock:
-            appsrc, pipeline = self._appsrc, self._pipeline
-            if appsrc is None or pipeline is None:
+            appsrc, retimer = self._appsrc, self._retimer
+            if appsrc is None or retimer is None:
                 return Gst.PadProbeReturn.OK
-            stamp = buffer.pts if buffer.pts != Gst.CLOCK_TIME_NONE else buffer.dts
-            clock = pipeline.get_clock()
-            if stamp == Gst.CLOCK_TIME_NONE or clock is None:
+            copy = retimer.copy(buffer)
+            if copy is None:
                 return Gst.PadProbeReturn.OK
-            if self._offset is None:
-                self._offset = clock.get_time() - pipeline.get_base_time() - stamp
-            copy = buffer.copy_region(_SHALLOW, 0, buffer.get_size())
-            if buffer.pts != Gst.CLOCK_TIME_NONE:
-                copy.pts = max(0, buffer.pts + self._offset)
-            if buffer.dts != Gst.CLOCK_TIME_NONE:
-                copy.dts = max(0, buffer.dts + self._offset)
             appsrc.emit("push-buffer", copy)
             self.relayed += 1
         return Gst.PadProbeReturn.OK
 
 
-class RelayedVideoSource(EncodedVideoSource):
+class _RelayedSource:
+    """What both relayed kinds do: branch the track off, feed the broadcast's appsrc."""
+
+    _relay: _Relay
+
+    async def start(self) -> None:
+        """Branch the track off to this source (before the broadcast starts)."""
+        await self._relay.start()
+
+    def _attach(self, bin_: Gst.Bin) -> None:
+        self._relay.attach(bin_.get_by_name("relay"), bin_.get_parent())
+
+    def _detach(self, bin_: Gst.Bin | None = None) -> None:
+        self._relay.detach()
+
+
+class RelayedVideoSource(_RelayedSource, EncodedVideoSource):
     """The video a remote peer sends us, re-sent as it is (call :meth:`start` first)."""
 
     asks_upstream_for_keyframes = True
@@ -138,24 +140,14 @@ class RelayedVideoSource(EncodedVideoSource):
         assert track.codec is not None
         super().__init__(_APPSRC, track.codec.name)
 
-    async def start(self) -> None:
-        """Branch the track off to this source (before the broadcast starts)."""
-        await self._relay.start()
-
     def encoded_description(self) -> str:
         return f"{self.pipeline} ! {_PASSTHROUGH_PARSERS[self.codec.name]}"
-
-    def _attach(self, bin_: Gst.Bin) -> None:
-        self._relay.attach(bin_.get_by_name("relay"), bin_.get_parent())
-
-    def _detach(self, bin_: Gst.Bin | None = None) -> None:
-        self._relay.detach()
 
     def request_keyframe(self) -> bool:
         return self._relay.request_keyframe()
 
 
-class RelayedAudioSource(AudioSource):
+class RelayedAudioSource(_RelayedSource, AudioSource):
     """The audio (Opus) a remote peer sends us, re-sent as it is (call :meth:`start`)."""
 
     passthrough = True
@@ -165,15 +157,5 @@ class RelayedAudioSource(AudioSource):
         assert track.codec is not None
         super().__init__(_APPSRC, track.codec.name)
 
-    async def start(self) -> None:
-        """Branch the track off to this source (before the broadcast starts)."""
-        await self._relay.start()
-
     def encoded_description(self) -> str:
         return f"{self.pipeline} ! audio/x-opus"
-
-    def _attach(self, bin_: Gst.Bin) -> None:
-        self._relay.attach(bin_.get_by_name("relay"), bin_.get_parent())
-
-    def _detach(self, bin_: Gst.Bin | None = None) -> None:
-        self._relay.detach()

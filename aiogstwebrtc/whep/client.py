@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import TracebackType
+from typing import Self
 from urllib.parse import urljoin
 
 import aiohttp
@@ -82,6 +83,17 @@ class _HttpSession:
                 await http.close()
             await self.pc.close()
 
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
 
 class WhipClient(_HttpSession):
     """Publish to the WHIP endpoint at ``url`` (RFC 9725), with a bearer ``token``.
@@ -108,17 +120,6 @@ class WhipClient(_HttpSession):
         for source in sources:
             await self.pc.add_track(source)
         await self._exchange()
-
-    async def __aenter__(self) -> WhipClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class WhepClient(_HttpSession):
@@ -155,14 +156,3 @@ class WhepClient(_HttpSession):
             for _ in range(sent):
                 received.append(await tracks.get())
         return received
-
-    async def __aenter__(self) -> WhepClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
