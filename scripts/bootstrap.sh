@@ -16,7 +16,11 @@ APT_PACKAGES=(
   gir1.2-gst-rtsp-server-1.0
   libgirepository1.0-dev libcairo2-dev pkg-config gcc
   python3-dev python3-venv iproute2 util-linux nftables
+  coturn redis-server
 )
+# Servers the tests start themselves, inside their own namespaces (NAT traversal, cluster):
+# installing them must not leave a TURN or Redis service running on this machine.
+SERVICES_NOT_STARTED=(coturn redis-server)
 if [ -n "${BOOTSTRAP_APT_EXTRA:-}" ]; then
   # shellcheck disable=SC2206
   APT_PACKAGES+=(${BOOTSTRAP_APT_EXTRA})
@@ -49,7 +53,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # policy-rc.d 101 = "do not start services" for the length of the install (sysvinit and
+  # containers); with systemd the units are then disabled and stopped as well.
+  policy=/usr/sbin/policy-rc.d
+  had_policy=0
+  [ -e "$policy" ] && had_policy=1
+  if [ "$had_policy" -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { [ "$had_policy" -eq 0 ] && $SUDO rm -f "$policy"; exit 1; }
+  [ "$had_policy" -eq 0 ] && $SUDO rm -f "$policy"
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    for unit in "${SERVICES_NOT_STARTED[@]}"; do
+      $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    done
+  fi
 fi
 
 PY="${PYTHON:-python3}"
