@@ -7,6 +7,9 @@
 #   AIOGST_RELEASE=trixie scripts/...         choose the release explicitly
 #   AIOGST_CHROOT_CACHE=/dir scripts/...      where chroots are kept (default /var/cache/aiogstwebrtc)
 #   AIOGST_CHROOT_TARGET="make test" ...      what to run inside (default: make test)
+#   AIOGST_SOAK_SECONDS=600 scripts/...       the produce soak's churn time there (default
+#                                             150 s: fds/sockets/threads checked, the RSS
+#                                             slope only over >= 600 s, which the host runs)
 #
 # The chroot is built once from the mirror in the host's own apt sources and kept between
 # runs outside the repository; every run clones the commit afresh into it. Everything
@@ -125,6 +128,7 @@ set +e
 chroot "$root" /usr/bin/env -i \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" CI="${CI:-}" \
+  AIOGST_SOAK_SECONDS="${AIOGST_SOAK_SECONDS:-150}" \
   PIP_DEFAULT_TIMEOUT=180 PIP_DISABLE_PIP_VERSION_CHECK=1 \
   SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
   REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \

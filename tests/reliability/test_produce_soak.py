@@ -11,7 +11,10 @@ The idle baseline is taken after one warm-up session: the first session of a pro
 creates what it keeps for good (the DTLS certificate and agent, GStreamer's registry and
 system-clock thread). ``AIOGST_SOAK_SECONDS`` changes the churn time (default 600: over
 300 s the slope of a ~1 MB change was too noisy to hold against 20 MB/h — three runs of
-the same code measured +4.3, +15.3 and +21.6 MB/h).
+the same code measured +4.3, +15.3 and +21.6 MB/h). A shorter churn still checks fds, UDP
+sockets, threads and errors, but only reports the slope: CI runs the full soak on the
+machine's own release and a 150 s one on the other release (``scripts/test-other-release.sh``),
+whose per-session leaks ``tests/reliability/test_session_leaks.py`` checks exactly.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ CHURN_SECONDS = float(os.environ.get("AIOGST_SOAK_SECONDS", "600"))
 WATCH_SECONDS = 4.0
 WAIT = 30.0
 MAX_RSS_SLOPE_MB_PER_HOUR = 20.0
+SLOPE_NEEDS_SECONDS = 600.0  # below this the measured slope is noise (see above)
 
 
 class ProducerLog:
@@ -195,7 +199,8 @@ async def test_produce_gives_back_what_churning_consumers_leave() -> None:
             assert after.udp <= idle.udp + 3, f"idle {idle}, after {after}"
             assert after.fds <= idle.fds + 3, f"idle {idle}, after {after}"
             assert after.threads <= idle.threads, f"idle {idle}, after {after}"
-            assert slope <= MAX_RSS_SLOPE_MB_PER_HOUR
+            if CHURN_SECONDS >= SLOPE_NEEDS_SECONDS:
+                assert slope <= MAX_RSS_SLOPE_MB_PER_HOUR
             assert log.errors() == []
             producer.send_signal(signal.SIGTERM)
             await asyncio.wait_for(producer.wait(), WAIT)
