@@ -40,19 +40,20 @@ WIDTH, HEIGHT, FPS = 1280, 720, 30
 # --- the producing process ------------------------------------------------------------------
 
 
-def _source(kind: str, rtsp: str | None) -> Any:
+def _source(kind: str, rtsp: str | None, kbps: int = 1000) -> Any:
     from aiogstwebrtc.media import VideoSource
 
     if kind == "rtsp":  # the camera's H.264 passed through
         assert rtsp is not None
         return VideoSource.from_rtsp(rtsp)
-    if kind == "transcode":  # the same camera decoded and encoded again by our VideoSource
+    if kind.startswith("transcode"):  # the same camera decoded and encoded again by our VideoSource
         return VideoSource(
             f'rtspsrc location="{rtsp}" latency=200 ! rtph264depay ! h264parse ! avdec_h264',
-            codec="h264",
+            codec="vp8" if kind == "transcode-vp8" else "h264",
             width=WIDTH,
             height=HEIGHT,
             framerate=FPS,
+            bitrate=kbps * 1000,  # the camera's: the same bytes to each viewer as passthrough
         )
     return VideoSource(
         "videotestsrc is-live=true pattern=ball", width=WIDTH, height=HEIGHT, framerate=FPS
@@ -60,12 +61,16 @@ def _source(kind: str, rtsp: str | None) -> Any:
 
 
 async def _serve_ours(
-    count: int, lines: asyncio.Queue[str], kind: str = "ours", rtsp: str | None = None
+    count: int,
+    lines: asyncio.Queue[str],
+    kind: str = "ours",
+    rtsp: str | None = None,
+    kbps: int = 1000,
 ) -> tuple[list[Any], Any]:
     from aiogstwebrtc import PeerConnection
     from aiogstwebrtc.media import Broadcast
 
-    broadcast = Broadcast(video=_source(kind, rtsp))
+    broadcast = Broadcast(video=_source(kind, rtsp, kbps))
     await broadcast.start()
     assert broadcast.video is not None
     peers = []
@@ -111,7 +116,9 @@ def _say(message: dict[str, Any]) -> None:
     print(json.dumps(message), flush=True)
 
 
-async def serve(kind: str, count: int, warmup: float, window: float, rtsp: str | None) -> None:
+async def serve(
+    kind: str, count: int, warmup: float, window: float, rtsp: str | None, kbps: int
+) -> None:
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str] = asyncio.Queue()
 
@@ -123,7 +130,7 @@ async def serve(kind: str, count: int, warmup: float, window: float, rtsp: str |
     if kind == "aiortc":
         peers, broadcast = await _serve_aiortc(count, lines)
     else:
-        peers, broadcast = await _serve_ours(count, lines, kind, rtsp)
+        peers, broadcast = await _serve_ours(count, lines, kind, rtsp, kbps)
     await asyncio.sleep(warmup)
     start_cpu, start = cpu_seconds(), time.monotonic()
     await asyncio.sleep(window)
@@ -146,7 +153,7 @@ async def serve(kind: str, count: int, warmup: float, window: float, rtsp: str |
 
 
 async def measure(
-    kind: str, count: int, warmup: float, window: float, rtsp: str | None = None
+    kind: str, count: int, warmup: float, window: float, rtsp: str | None = None, kbps: int = 1000
 ) -> dict[str, Any]:
     from aiogstwebrtc import PeerConnection
 
@@ -163,6 +170,8 @@ async def measure(
         "--window",
         str(window),
         *(["--rtsp", rtsp] if rtsp else []),
+        "--kbps",
+        str(kbps),
         cwd=ROOT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -215,9 +224,10 @@ async def main(counts: list[int], warmup: float, window: float) -> None:
         )
 
 
-async def passthrough(count: int, warmup: float, window: float) -> None:
+async def passthrough(count: int, warmup: float, window: float, kbps: int) -> None:
     """``passthrough_cpu``: a 720p30 H.264 RTSP camera to ``count`` viewers, passed through
-    against decoded and encoded again (both once, in a Broadcast)."""
+    against decoded and encoded again (both once, in a Broadcast) to H.264 and to VP8, each
+    at the camera's bitrate."""
     import subprocess
 
     camera = subprocess.Popen(
@@ -228,6 +238,8 @@ async def passthrough(count: int, warmup: float, window: float) -> None:
             str(WIDTH),
             "--height",
             str(HEIGHT),
+            "--kbps",
+            str(kbps),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -236,15 +248,19 @@ async def passthrough(count: int, warmup: float, window: float) -> None:
     try:
         assert camera.stdout is not None
         url = camera.stdout.readline().strip()
-        passed = await measure("rtsp", count, warmup, window, url)
-        transcoded = await measure("transcode", count, warmup, window, url)
+        passed = await measure("rtsp", count, warmup, window, url, kbps)
         print(
-            f"{count} viewers of a 720p30 H.264 camera: passthrough {passed['cpu_per_s']:.3f} "
-            f"CPU s/s ({passed['encoders']} encoder), decode + encode "
-            f"{transcoded['cpu_per_s']:.3f} CPU s/s; passthrough/transcoding "
-            f"{passed['cpu_per_s'] / transcoded['cpu_per_s']:.2f}",
+            f"{count} viewers of a 720p30 H.264 camera at {kbps} kbit/s: passthrough "
+            f"{passed['cpu_per_s']:.3f} CPU s/s ({passed['encoders']} encoders)",
             flush=True,
         )
+        for kind, codec in (("transcode", "H.264"), ("transcode-vp8", "VP8")):
+            transcoded = await measure(kind, count, warmup, window, url, kbps)
+            print(
+                f"  decode + encode once to {codec}: {transcoded['cpu_per_s']:.3f} CPU s/s; "
+                f"passthrough/transcoding {passed['cpu_per_s'] / transcoded['cpu_per_s']:.2f}",
+                flush=True,
+            )
     finally:
         camera.terminate()
         camera.wait(10)
@@ -260,15 +276,22 @@ if __name__ == "__main__":
         action="store_true",
         help="passthrough_cpu instead: an RTSP camera to 5 viewers, passed through or transcoded",
     )
-    parser.add_argument("--serve", choices=["ours", "aiortc", "rtsp", "transcode"])
+    parser.add_argument(
+        "--camera-kbps",
+        type=int,
+        default=2000,
+        help="--passthrough: the camera's H.264 bitrate (a 720p30 IP camera: 2000-4000)",
+    )
+    parser.add_argument("--serve", choices=["ours", "aiortc", "rtsp", "transcode", "transcode-vp8"])
+    parser.add_argument("--kbps", type=int, default=1000, help=argparse.SUPPRESS)
     parser.add_argument("--rtsp", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=1)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve, args.count, args.warmup, args.window, args.rtsp))
+        asyncio.run(serve(args.serve, args.count, args.warmup, args.window, args.rtsp, args.kbps))
     elif args.passthrough:
         ensure_namespace(sys.argv[1:], "bench.broadcast_cpu")
-        asyncio.run(passthrough(5, args.warmup, args.window))
+        asyncio.run(passthrough(5, args.warmup, args.window, args.camera_kbps))
     else:
         ensure_namespace(sys.argv[1:], "bench.broadcast_cpu")
         asyncio.run(main(args.viewers, args.warmup, args.window))

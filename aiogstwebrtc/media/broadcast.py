@@ -30,6 +30,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -126,6 +127,10 @@ class BroadcastTrack(MediaSource):
         if bin_ is not None:
             self.broadcast._leave(self, bin_)
 
+    def _watch_end(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """``callback(reason)`` on the asyncio thread when the broadcast ends by itself."""
+        return self.broadcast._watch_end(callback)
+
     def __repr__(self) -> str:
         return f"<BroadcastTrack {self.kind} {self.codec.name} of {self.broadcast!r}>"
 
@@ -162,6 +167,7 @@ class Broadcast:
         self.keyframe_interval = float(keyframe_interval)
         self._events = _BroadcastEvents()
         self._lock = threading.Lock()  # chains' branches and the counters below
+        self._end_watchers: dict[object, Callable[[str], None]] = {}  # senders of its tracks
         self._chains: dict[str, _Chain] = {}
         self._viewers: dict[str, int] = {}  # viewer id -> branches it holds
         self._frames_in: dict[str, int] = {}
@@ -564,6 +570,19 @@ class Broadcast:
         if glib is not None and not self._closed:
             glib.call_soon(self._request_keyframe)
 
+    def _watch_end(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Any thread: call ``callback(reason)`` (asyncio thread) when the broadcast ends
+        by itself; returns what stops watching (any thread, idempotent)."""
+        token = object()
+        with self._lock:
+            self._end_watchers[token] = callback
+
+        def unwatch() -> None:
+            with self._lock:
+                self._end_watchers.pop(token, None)
+
+        return unwatch
+
     def _on_end(self, reason: str) -> None:
         if self._end_reason is not None or self._closed:
             return
@@ -575,6 +594,13 @@ class Broadcast:
         if glib is not None:
             glib.call_soon(self._end_viewers)
         self._events.emit("ended", reason)
+        with self._lock:
+            watchers = list(self._end_watchers.values())
+        for callback in watchers:
+            try:
+                callback(reason)
+            except Exception:
+                log.exception("%s: a track's end watcher failed", self.name)
 
     def __repr__(self) -> str:
         kinds = "+".join(t.kind for t in (self.video, self.audio) if t is not None)

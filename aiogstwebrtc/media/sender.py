@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClosedError, InvalidStateError
+from ..events import EventEmitter
 from ..gst import GLib, Gst, GstWebRTC
 from .codecs import Codec
 from .sources import MediaSource
@@ -133,8 +135,17 @@ class Transceiver:
         return f"<Transceiver {self.kind} mid={self.mid} {self._direction}>"
 
 
+class _SenderEvents(EventEmitter):
+    _event_names = frozenset({"ended"})
+
+
 class RtpSender:
-    """What :meth:`PeerConnection.add_track` returns: one source being sent."""
+    """What :meth:`PeerConnection.add_track` returns: one source being sent.
+
+    Event ``ended(reason)``: the source ended for every connection sending it (a
+    :class:`Broadcast` whose camera or publisher is gone); nothing more will be sent. The
+    peer connection stays up; closing it or removing the track is the application's call.
+    """
 
     def __init__(
         self,
@@ -151,6 +162,35 @@ class RtpSender:
         self._glib = glib
         self.payload_type = source.codec.default_payload_type
         self._exact_payload_type: int | None = None  # set for a pending offer's m-line
+        self._events = _SenderEvents()
+        self._end_reason: str | None = None
+        self._unwatch_source: Callable[[], None] = source._watch_end(self._source_ended)
+
+    def on(self, event: str, handler: Any = None) -> Any:
+        """Register ``handler`` for ``ended`` (``@sender.on("ended")`` works too)."""
+        return self._events.on(event, handler)
+
+    def off(self, event: str, handler: Any) -> None:
+        """Remove ``handler`` from ``event``."""
+        self._events.off(event, handler)
+
+    @property
+    def ended(self) -> bool:
+        """True once the source ended for good (see the ``ended`` event)."""
+        return self._end_reason is not None
+
+    @property
+    def end_reason(self) -> str | None:
+        """Why the source ended, once it did."""
+        return self._end_reason
+
+    def _source_ended(self, reason: str) -> None:
+        """Asyncio thread: the source ended for every sender."""
+        if self._end_reason is not None:
+            return
+        self._end_reason = reason
+        log.info("%s ended: %s", self, reason)
+        self._events.emit("ended", reason)
 
     @property
     def kind(self) -> str:
@@ -235,6 +275,7 @@ class RtpSender:
 
     def _detach_source(self) -> None:
         """GLib thread: tell the source this sender stops (before the pipeline stops)."""
+        self._unwatch_source()
         self.source._detach(self._bin)
 
     def _remove(self, pipeline: Gst.Pipeline, webrtc: Gst.Element) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +28,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    """What stops watching a source that never ends for all its senders."""
 
 
 class MediaSource:
@@ -76,6 +81,12 @@ class MediaSource:
 
     def _detach(self, bin_: Gst.Bin | None = None) -> None:
         """GLib thread: the sender of ``bin_`` stops (removed, or its pipeline stops)."""
+
+    def _watch_end(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Have ``callback(reason)`` called on the asyncio thread when this source ends for
+        every sender at once (a :class:`Broadcast`'s source); return what stops watching
+        (callable from any thread). A source each sender builds for itself never does."""
+        return _nothing
 
     def _attach(self, bin_: Gst.Bin) -> None:
         """Called on the GLib thread once the sending bin is in the running pipeline.

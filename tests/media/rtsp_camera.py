@@ -26,21 +26,23 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 ENCODERS = {
     "h264": (
         "x264enc name=encoder tune=zerolatency speed-preset=ultrafast key-int-max={gop} "
-        "bitrate=500 ! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 "
+        "bitrate={kbps} ! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 "
         "config-interval=-1"
     ),
     "h265": (
         "x265enc name=encoder tune=zerolatency speed-preset=ultrafast key-int-max={gop} "
-        "bitrate=500 ! rtph265pay name=pay0 pt=96 config-interval=-1"
+        "bitrate={kbps} ! rtph265pay name=pay0 pt=96 config-interval=-1"
     ),
 }
 
 
-def launch_description(codec: str, gop: int, width: int, height: int, fps: int) -> str:
+def launch_description(
+    codec: str, gop: int, width: int, height: int, fps: int, kbps: int = 500
+) -> str:
     return (
         f"( videotestsrc is-live=true pattern=ball ! "
         f"video/x-raw,width={width},height={height},framerate={fps}/1 ! "
-        f"{ENCODERS[codec].format(gop=gop)} )"
+        f"{ENCODERS[codec].format(gop=gop, kbps=kbps)} )"
     )
 
 
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--kbps", type=int, default=500, help="the encoder's bitrate")
     parser.add_argument("--port", type=int, default=0, help="0: a free one")
     parser.add_argument("--ignore-keyframe-requests", action="store_true")
     args = parser.parse_args()
@@ -60,7 +63,9 @@ def main() -> None:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))  # 0: a free port, read back below
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(launch_description(args.codec, args.gop, args.width, args.height, args.fps))
+    factory.set_launch(
+        launch_description(args.codec, args.gop, args.width, args.height, args.fps, args.kbps)
+    )
     factory.set_shared(True)
     if args.ignore_keyframe_requests:
         factory.connect("media-configure", _ignore_keyframe_requests)

@@ -133,6 +133,45 @@ async def test_a_stopped_viewer_does_not_stop_the_broadcast() -> None:
             assert broadcast.viewers == 1
 
 
+async def test_a_source_that_ends_ends_every_viewers_sender_with_the_reason() -> None:
+    # 2 s of live video, then end of stream: the broadcast's source is gone for everyone.
+    source = VideoSource("videotestsrc is-live=true num-buffers=60", width=320, height=240)
+    async with Broadcast(video=source) as broadcast:
+        async with viewer(broadcast) as first, viewer(broadcast) as second:
+            await first.first_frame()
+            await second.first_frame()
+            senders = [first.ours.get_senders()[0], second.ours.get_senders()[0]]
+            reasons: list[list[str]] = [[], []]
+            for sender, seen in zip(senders, reasons, strict=True):
+                sender.on("ended", seen.append)
+            assert not any(sender.ended for sender in senders)
+            reason = await asyncio.wait_for(broadcast.wait_ended(), WAIT)
+            await asyncio.sleep(0)  # handlers run on the loop, right after the broadcast's
+            assert reason == "source ended"
+            assert reasons == [["source ended"], ["source ended"]]
+            assert [sender.end_reason for sender in senders] == ["source ended"] * 2
+            assert all(sender.ended for sender in senders)
+            # The connections stay up: ending them is the application's call.
+            assert first.ours.connection_state == "connected"
+
+
+async def test_a_removed_sender_is_not_told_of_the_end() -> None:
+    source = VideoSource("videotestsrc is-live=true num-buffers=45", width=320, height=240)
+    async with Broadcast(video=source) as broadcast:
+        pc = PeerConnection()
+        try:
+            sender = await pc.add_track(broadcast.video)  # type: ignore[arg-type]
+            seen: list[str] = []
+            sender.on("ended", seen.append)
+            await pc.remove_track(sender)
+            await asyncio.wait_for(broadcast.wait_ended(), WAIT)
+            await asyncio.sleep(0)
+            assert seen == [] and not sender.ended
+            assert broadcast._end_watchers == {}  # nothing kept for the removed sender
+        finally:
+            await pc.close()
+
+
 async def test_broadcast_rules() -> None:
     with pytest.raises(ValueError):
         Broadcast()
