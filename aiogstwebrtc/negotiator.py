@@ -93,6 +93,7 @@ class Negotiator:
     async def create_offer(self) -> SessionDescription:
         """webrtcbin's offer, with our certificate's fingerprint."""
         self._require_state("create_offer", ("stable", "have-local-offer"))
+        await self._media.wait_for_sender_caps()
         sdp = await self._run("create-offer", None, extract=description_extractor("offer"))
         return SessionDescription("offer", self._own_fingerprint(sdp))
 
@@ -108,6 +109,7 @@ class Negotiator:
                     signaling_state=self._states.signaling_state,
                 )
             await self._media.fit_to_offer(self.remote)
+        await self._media.wait_for_sender_caps()
         sdp = await self._run("create-answer", None, extract=description_extractor("answer"))
         return SessionDescription("answer", self._own_fingerprint(sdp))
 

@@ -68,7 +68,7 @@ class _Branch:
     viewer: str
     appsrc: Gst.Element
     retimer: Retimer  # broadcast timestamps -> the viewer's running time
-    wants_keyframe: bool
+    wants_keyframe: bool  # read and cleared by the viewer's streaming thread only
     probes: list[tuple[Gst.Pad, int]] = field(default_factory=list)
     webrtc: Gst.Element | None = None  # the viewer's webrtcbin, watched for "connected"
     connected_handler: int = 0
@@ -390,7 +390,7 @@ class Broadcast:
             (src, src.add_probe(Gst.PadProbeType.EVENT_UPSTREAM, self._gst_on_upstream_event))
         )
         branch.probes.append(
-            (src, src.add_probe(Gst.PadProbeType.BUFFER, self._gst_count_bytes, branch))
+            (src, src.add_probe(Gst.PadProbeType.BUFFER, self._gst_on_viewer_buffer, branch))
         )
         # What the viewer was sent before its DTLS was up never reached it, the join's key
         # unit included: one more once it connects.
@@ -504,41 +504,46 @@ class Broadcast:
     ) -> Gst.PadProbeReturn:
         """The broadcast's streaming thread: hand one encoded buffer to every viewer.
 
-        Never blocks: each viewer's appsrc is leaky. A video viewer starts at a key unit
-        (what comes before it cannot be decoded); a viewer whose pipeline is not running
-        yet is skipped until it is.
+        Never blocks: each viewer's appsrc is leaky. A viewer whose pipeline is not running
+        yet is skipped until it is. A video viewer gets the delta units before its first key
+        unit too, and drops them after its appsrc (:meth:`_gst_on_viewer_buffer`): the
+        first one carries the caps to the viewer's webrtcbin at once, so its offer or answer
+        has the stream's SSRC and codec parameters even when the next key unit is a
+        camera's GOP away.
         """
         kind, chain = data
         buffer = info.get_buffer()
         if buffer is None:
             return Gst.PadProbeReturn.OK
-        key = not buffer.has_flags(Gst.BufferFlags.DELTA_UNIT)
         with self._lock:
             self._frames_in[kind] = self._frames_in.get(kind, 0) + 1
             caps = chain.caps
             for branch in chain.branches.values():
-                if branch.wants_keyframe and not key:
-                    continue
                 copy = branch.retimer.copy(buffer)
                 if copy is None:
                     continue
                 if caps is not None and branch.caps is not caps:
                     branch.appsrc.set_property("caps", caps)
                     branch.caps = caps
-                result = branch.appsrc.emit("push-buffer", copy)
-                if result == Gst.FlowReturn.OK:
-                    branch.wants_keyframe = False
-                else:
+                if branch.appsrc.emit("push-buffer", copy) != Gst.FlowReturn.OK:
                     branch.dropped += 1
         return Gst.PadProbeReturn.OK
 
-    def _gst_count_bytes(
+    def _gst_on_viewer_buffer(
         self, _pad: Gst.Pad, info: Gst.PadProbeInfo, branch: _Branch
     ) -> Gst.PadProbeReturn:
+        """A viewer's streaming thread, after its appsrc: drop what comes before the first
+        key unit (it cannot be decoded; the caps and segment before it went on already,
+        as sticky events are pushed ahead of a buffer's probes); count what goes on."""
         buffer = info.get_buffer()
-        if buffer is not None:
-            with self._lock:
-                branch.bytes_out += buffer.get_size()
+        if buffer is None:
+            return Gst.PadProbeReturn.OK
+        if branch.wants_keyframe:
+            if buffer.has_flags(Gst.BufferFlags.DELTA_UNIT):
+                return Gst.PadProbeReturn.DROP
+            branch.wants_keyframe = False
+        with self._lock:
+            branch.bytes_out += buffer.get_size()
         return Gst.PadProbeReturn.OK
 
     def _gst_on_bus_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:

@@ -15,6 +15,7 @@ from ..glibloop import post
 from ..gst import Gst
 from ..sdp import MediaSection, SessionDescription
 from ..tracing import trace
+from .caps_wait import SENDER_CAPS_WAIT, wait_for_caps
 from .codecs import CODECS, encodings_in, payload_types_for
 from .receiver import RemoteTrack, discard_pad
 from .sender import DIRECTIONS, RtpSender, Transceiver, build_sender_bin
@@ -119,6 +120,13 @@ class PeerMedia:
         self._senders.append(sender)
         self._transceivers.append(sender.transceiver)
         return sender
+
+    async def wait_for_sender_caps(self, timeout: float = SENDER_CAPS_WAIT) -> None:
+        """Before an offer or answer: until webrtcbin has every active sender's caps
+        (bounded by ``timeout``; see :mod:`.caps_wait`)."""
+        pads = [s._pad for s in self._senders if s._pad is not None]
+        if pads:
+            await wait_for_caps(self._pipeline.require_glib(), pads, timeout)
 
     async def add_transceiver(self, kind: str, direction: str) -> Transceiver:
         """Add an m-line of ``kind`` in ``direction`` (checked by :meth:`check_transceiver`)."""

@@ -16,9 +16,21 @@ CAMERA = Path(__file__).with_name("rtsp_camera.py")
 class Camera:
     """tests/media/rtsp_camera.py in a child process (gst-rtsp-server on 127.0.0.1)."""
 
-    def __init__(self, codec: str, port: int = 0) -> None:
+    def __init__(self, codec: str, port: int = 0, gop: int = 30, deaf: bool = False) -> None:
+        """``deaf``: the camera ignores key unit requests (its GOP alone decides)."""
+        deafness = ["--ignore-keyframe-requests"] if deaf else []
         self.process = subprocess.Popen(
-            [sys.executable, str(CAMERA), "--codec", codec, "--port", str(port)],
+            [
+                sys.executable,
+                str(CAMERA),
+                "--codec",
+                codec,
+                "--port",
+                str(port),
+                "--gop",
+                str(gop),
+                *deafness,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -49,11 +61,11 @@ class Camera:
 
 
 @pytest.fixture
-def camera() -> Iterator[Callable[[str], Camera]]:
+def camera() -> Iterator[Callable[..., Camera]]:
     started: list[Camera] = []
 
-    def start(codec: str = "h264", port: int = 0) -> Camera:
-        started.append(Camera(codec, port))
+    def start(codec: str = "h264", port: int = 0, gop: int = 30, deaf: bool = False) -> Camera:
+        started.append(Camera(codec, port, gop, deaf))
         return started[-1]
 
     yield start
