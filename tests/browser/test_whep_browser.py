@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from aiogstwebrtc import Configuration
 from aiogstwebrtc.media import Broadcast, VideoSource
 from aiogstwebrtc.signalling import SignallingServer
@@ -55,19 +57,26 @@ STATE = """async () => {
 }"""
 
 
-async def test_chromium_plays_a_whep_stream(camera: Any) -> None:
+# A WHEP player has no data channel for the dead-peer monitor to poke: what keeps it
+# alive is the player's RTCP. A short timeout shows that a playing Chromium is never
+# taken for a dead peer (it was, in 1 run of 22 on 1.22, when it had no receiver set up).
+DEAD_PEER_TIMEOUT = 3.0
+
+
+@pytest.mark.parametrize("permitted", [True, False], ids=["camera-permitted", "mdns-only"])
+async def test_chromium_plays_a_whep_stream(camera: Any, permitted: bool) -> None:
     rtsp = camera("h264")
     server = SignallingServer(port=0)
     server.add_static(WEB_DIR)
     async with Broadcast(video=VideoSource.from_rtsp(rtsp.url)) as broadcast:
-        endpoint = WhepEndpoint(configuration=Configuration(dead_peer_timeout=None))
+        config = Configuration(dead_peer_timeout=DEAD_PEER_TIMEOUT)
+        endpoint = WhepEndpoint(configuration=config)
         endpoint.add_stream("cam", broadcast)
         endpoint.install(server.app)
         try:
-            # With the fake camera permitted Chromium offers host candidates with addresses.
-            # Without it (mDNS names only) 1 run in 22 ended 'disconnected' with our
-            # viewer gone: under investigation (issue 18 note), not covered here.
-            async with server, browser_pages(1) as pages:
+            # With the fake camera permitted Chromium offers host candidates with addresses;
+            # without, it hides them behind mDNS names (found as peer-reflexive).
+            async with server, browser_pages(1, permissions=permitted) as pages:
                 page = pages[0]
                 await page.goto(f"http://127.0.0.1:{server.port}/")
                 status = await page.evaluate(PLAYER, f"http://127.0.0.1:{server.port}/whep/cam")
@@ -87,5 +96,8 @@ async def test_chromium_plays_a_whep_stream(camera: Any) -> None:
                 )
                 assert endpoint.viewers("cam") == 1
                 assert broadcast.encoders() == []  # H.264 passed through to Chromium
+                await asyncio.sleep(DEAD_PEER_TIMEOUT + 1)  # still playing, still a viewer
+                assert await page.evaluate(DECODED) > decoded + 30
+                assert endpoint.viewers("cam") == 1
         finally:
             await endpoint.close()
