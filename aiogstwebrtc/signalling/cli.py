@@ -16,6 +16,7 @@ import ssl
 from pathlib import Path
 
 from .admission import DEFAULT_ADMISSION, AdmissionLimits
+from .cluster.errors import ClusterUnavailableError
 from .limits import DEFAULT_RATE_LIMIT, RateLimit
 from .server import DEFAULT_HOST, DEFAULT_PORT, SignallingServer
 
@@ -104,6 +105,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or keep ws:// behind a TLS-terminating reverse proxy (docs/security.md)",
     )
     parser.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="redis://HOST:PORT/DB: run as one server of a cluster sharing that Redis "
+        "database (needs aiogstwebrtc[cluster]; docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--server-id",
+        metavar="ID",
+        help="this server's name in the cluster (default: random; with --redis)",
+    )
     parser.add_argument(
         "--web",
         action=argparse.BooleanOptionalAction,
@@ -202,7 +214,12 @@ def run(args: argparse.Namespace) -> int:
             admission=admission_limits(args),
             websocket_compression=args.websocket_compression,
             ssl_context=tls,
+            redis_url=args.redis,
+            server_id=args.server_id,
         )
+    except ImportError as exc:
+        log.error("--redis needs the redis package: pip install 'aiogstwebrtc[cluster]' (%s)", exc)
+        return 1
     except (ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
@@ -224,6 +241,9 @@ def run(args: argparse.Namespace) -> int:
                 whip=(args.whip_token, args.whip_open),
             )
         )
+    except ClusterUnavailableError as exc:
+        log.error("%s", exc)
+        return 1
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
         return 1
