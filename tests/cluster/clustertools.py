@@ -45,8 +45,11 @@ async def eventually(check: Callable[[], bool], timeout: float = WAIT, what: str
 
 
 async def listing(peer: RawPeer, kind: str = "list") -> list[dict[str, Any]]:
-    """The ``list`` (or ``listConsumers``) reply ``peer`` gets now."""
+    """The ``list`` (or ``listConsumers``) reply ``peer`` gets now (a listener's statuses
+    arriving meanwhile are skipped)."""
     reply = await peer.request({"type": kind})
+    while reply["type"] == "peerStatusChanged":
+        reply = await peer.recv_json()
     assert reply["type"] == kind, reply
     key = "producers" if kind == "list" else "consumers"
     result: list[dict[str, Any]] = reply[key]
