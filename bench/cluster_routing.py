@@ -1,0 +1,326 @@
+"""Routing through a signalling cluster on Redis vs one server: messages/s and relay latency.
+
+    python -m bench.cluster_routing [--clients 3000] [--sessions 600] [--messages 10]
+                                    [--servers 3] [--json FILE]
+
+Starts a ``redis-server`` (loopback, temporary directory, no persistence) and the
+signalling servers as processes of their own (inside ``scripts/in-netns.sh``), then, in
+this process, connects ``clients`` websocket peers spread round-robin over the servers.
+``sessions`` producer/consumer pairs, each pair on two different servers, negotiate: the
+producer sends an offer and ``messages`` ICE candidates, the consumer an answer and as
+many candidates, each carrying its sender, a sequence number and the time it was sent (in
+``sdpMid``). Every receiver checks that it got exactly its partner's messages, in order,
+for its own session: none lost, duplicated, reordered or misrouted. The other clients
+stay connected (they asked for the producer list once). The same load is then run against
+one server alone, so the cluster's cost shows as a ratio measured in the same run.
+
+The figures: routed messages per second (peer messages delivered / time from the first
+``startSession`` to the last delivery) and the p50/p99 of the relay latency (send ->
+receive, one clock). ``tests/cluster/test_cluster_load.py`` runs a small version of the same
+load and asserts the counts; ``docs/cluster.md`` quotes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+
+__all__ = ["LoadResult", "routing_load"]
+
+
+@dataclass
+class LoadResult:
+    """What one run of the load saw."""
+
+    clients: int
+    sessions: int
+    expected: int = 0  # peer messages that had to arrive
+    delivered: int = 0  # peer messages that arrived where and when they should
+    lost: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+    misrouted: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def per_second(self) -> float:
+        """Routed messages per second."""
+        return self.delivered / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        """The ``q`` quantile (0..1) of the relay latency in ms."""
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def summary(self) -> dict[str, Any]:
+        """The figures, JSON-ready."""
+        out = {k: v for k, v in asdict(self).items() if k != "latencies_ms"}
+        out["per_second"] = round(self.per_second)
+        out["p50_ms"] = round(self.percentile(0.5), 2)
+        out["p99_ms"] = round(self.percentile(0.99), 2)
+        return out
+
+
+class _Side:
+    """One member of a negotiating pair: what it must receive, and what it did."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, peer_id: str) -> None:
+        self.ws = ws
+        self.peer_id = peer_id
+        self.partner = ""
+        self.session = ""
+        self.next_seq = 0
+        self.done = asyncio.Event()
+
+
+def _message(session: str, sender: str, seq: int, kind: str | None) -> dict[str, Any]:
+    mid = f"{sender}|{seq}|{time.perf_counter_ns()}"
+    if kind is not None:  # seq 0: the offer or the answer
+        return {
+            "type": "peer",
+            "sessionId": session,
+            "sdp": {"type": kind, "sdp": f"v=0\r\no=- {seq} 1 IN IP4 127.0.0.1\r\na=mid:{mid}\r\n"},
+        }
+    candidate = f"candidate:{seq} 1 UDP 2122252543 127.0.0.1 {40000 + seq % 20000} typ host"
+    return {
+        "type": "peer",
+        "sessionId": session,
+        "ice": {"candidate": candidate, "sdpMLineIndex": 0, "sdpMid": mid},
+    }
+
+
+def _stamp(message: dict[str, Any]) -> str:
+    if "ice" in message:
+        return str(message["ice"].get("sdpMid", ""))
+    text = str(message.get("sdp", {}).get("sdp", ""))
+    return text.rsplit("a=mid:", 1)[-1].strip()
+
+
+async def _read(side: _Side, expected: int, result: LoadResult, first: asyncio.Queue[Any]) -> None:
+    """Check every message ``side`` receives; the first control messages go to ``first``."""
+    async for msg in side.ws:
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            break
+        data = json.loads(msg.data)
+        if data["type"] != "peer":
+            if data["type"] == "endSession":
+                result.misrouted += 1  # nobody ends a session during the load
+            else:
+                first.put_nowait(data)
+            continue
+        received = time.perf_counter_ns()
+        sender, seq_text, sent = _stamp(data).split("|")
+        seq = int(seq_text)
+        if data["sessionId"] != side.session or sender != side.partner:
+            result.misrouted += 1
+            continue
+        if seq < side.next_seq:
+            result.duplicated += 1
+            continue
+        if seq > side.next_seq:
+            result.reordered += 1  # an earlier one is late or lost
+        side.next_seq = seq + 1
+        result.delivered += 1
+        result.latencies_ms.append((received - int(sent)) / 1e6)
+        if side.next_seq == expected:
+            side.done.set()
+
+
+async def _connect(http: aiohttp.ClientSession, url: str) -> tuple[Any, str]:
+    ws = await http.ws_connect(url, autoping=True, max_msg_size=0)
+    welcome = json.loads((await ws.receive()).data)
+    return ws, welcome["peerId"]
+
+
+async def routing_load(
+    urls: Sequence[str],
+    *,
+    clients: int,
+    sessions: int,
+    messages: int = 10,
+    timeout: float = 60.0,
+) -> LoadResult:
+    """Run the load (module docstring) against the servers at ``urls``; return what it saw."""
+    if 2 * sessions > clients:
+        raise ValueError("clients must be at least twice sessions")
+    result = LoadResult(clients=clients, sessions=sessions)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        sockets: list[aiohttp.ClientWebSocketResponse] = []
+        try:
+            for start in range(0, clients, 200):  # in slices: the servers accept in bursts
+                batch = [
+                    _connect(http, urls[n % len(urls)])
+                    for n in range(start, min(clients, start + 200))
+                ]
+                sockets.extend(ws for ws, _ in await asyncio.gather(*batch))
+            result.seconds = await _negotiate(sockets, sessions, messages, result, timeout)
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return result
+
+
+async def _negotiate(
+    sockets: list[aiohttp.ClientWebSocketResponse],
+    sessions: int,
+    messages: int,
+    result: LoadResult,
+    timeout: float,
+) -> float:
+    # the pairs: client 2k (on server 2k % n) produces, client 2k+1 (the next server)
+    # consumes; with one server both are on it
+    for ws in sockets:
+        await ws.send_str(json.dumps({"type": "list"}))  # a first message: not idle
+    producers = [_Side(sockets[2 * k], "") for k in range(sessions)]
+    consumers = [_Side(sockets[2 * k + 1], "") for k in range(sessions)]
+    queues = {id(s): asyncio.Queue[Any]() for s in producers + consumers}
+    readers = [
+        asyncio.ensure_future(_read(s, messages + 1, result, queues[id(s)]))
+        for s in producers + consumers
+    ]
+    try:
+        for side in producers + consumers:  # the list replies
+            await asyncio.wait_for(queues[id(side)].get(), timeout)
+        for side in producers:
+            await side.ws.send_str(json.dumps({"type": "setPeerStatus", "roles": ["producer"]}))
+        for side in producers:
+            echo = await asyncio.wait_for(queues[id(side)].get(), timeout)
+            side.peer_id = echo["peerId"]
+        # the consumers' servers must know the producers before startSession
+        await _wait_listed(consumers, {p.peer_id for p in producers}, queues, timeout)
+        started = time.perf_counter()
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    _pair(p, c, messages, queues[id(p)], queues[id(c)])
+                    for p, c in zip(producers, consumers, strict=True)
+                )
+            ),
+            timeout,
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    result.expected = 2 * sessions * (messages + 1)
+    result.lost = result.expected - result.delivered
+    return seconds
+
+
+async def _wait_listed(
+    consumers: list[_Side], producers: set[str], queues: dict[int, Any], timeout: float
+) -> None:
+    async with asyncio.timeout(timeout):
+        for side in consumers:
+            while True:
+                await side.ws.send_str(json.dumps({"type": "list"}))
+                reply = await queues[id(side)].get()
+                if producers <= {p["id"] for p in reply["producers"]}:
+                    break
+                await asyncio.sleep(0.05)
+
+
+async def _pair(
+    producer: _Side, consumer: _Side, messages: int, to_producer: Any, to_consumer: Any
+) -> None:
+    await consumer.ws.send_str(json.dumps({"type": "startSession", "peerId": producer.peer_id}))
+    started = await to_consumer.get()
+    assert started["type"] == "sessionStarted", started
+    request = await to_producer.get()
+    assert request["type"] == "startSession", request
+    session = started["sessionId"]
+    producer.session = consumer.session = session
+    producer.partner, consumer.partner = request["peerId"], producer.peer_id
+    consumer.peer_id = request["peerId"]
+    for seq in range(messages + 1):
+        kind = "offer" if seq == 0 else None
+        await producer.ws.send_str(json.dumps(_message(session, producer.peer_id, seq, kind)))
+    for seq in range(messages + 1):
+        kind = "answer" if seq == 0 else None
+        await consumer.ws.send_str(json.dumps(_message(session, consumer.peer_id, seq, kind)))
+    await asyncio.gather(producer.done.wait(), consumer.done.wait())
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+@contextlib.asynccontextmanager
+async def _servers(count: int, redis_url: str | None, clients: int) -> AsyncIterator[list[str]]:
+    from tests.signalling.server_process import server_process
+
+    options: dict[str, Any] = {
+        "rate_limit": None,
+        "max_peers": clients + 100,
+        "status_interval": 0,
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        urls = []
+        for n in range(count):
+            extra = {} if redis_url is None else {"redis_url": redis_url, "server_id": f"s{n}"}
+            proc = await stack.enter_async_context(server_process(**options, **extra))
+            urls.append(proc.url)
+        yield urls
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.cluster.redis_server import redis_server
+
+    figures: dict[str, Any] = {}
+    async with redis_server() as redis:
+        for name, count, url in (("cluster", args.servers, redis.url), ("one_server", 1, None)):
+            async with _servers(count, url, args.clients) as urls:
+                result = await routing_load(
+                    urls, clients=args.clients, sessions=args.sessions, messages=args.messages
+                )
+            figures[name] = result.summary()
+            print(f"{name:10} {json.dumps(figures[name])}", flush=True)
+    cluster, one = figures["cluster"], figures["one_server"]
+    figures["ratio_per_second"] = round(cluster["per_second"] / max(1, one["per_second"]), 2)
+    figures["ratio_p50"] = round(cluster["p50_ms"] / one["p50_ms"], 2) if one["p50_ms"] else None
+    print(
+        f"cluster/one server: {figures['ratio_per_second']}x messages/s, "
+        f"{figures['ratio_p50']}x p50 latency"
+    )
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print (and optionally save) its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=3000)
+    parser.add_argument("--sessions", type=int, default=600)
+    parser.add_argument("--messages", type=int, default=10, help="ICE candidates per side")
+    parser.add_argument("--servers", type=int, default=3)
+    parser.add_argument("--json", help="write the figures to this file")
+    args = parser.parse_args(argv)
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * args.clients + 256)), hard))
+    figures = asyncio.run(_main(args))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(figures, out, indent=2)
+    bad = sum(
+        figures[k][f]
+        for k in ("cluster", "one_server")
+        for f in ("lost", "duplicated", "reordered", "misrouted")
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
