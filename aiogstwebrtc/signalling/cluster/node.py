@@ -275,7 +275,7 @@ class ClusterNode:
             p.id: wire.peer_record(p.roles, p.meta) for p in self._router.peers.values() if p.local
         }
         pipe = self._redis.pipeline(transaction=True)
-        pipe.set(self.keys.server(), json.dumps({"started": time.time()}), px=ttl)
+        pipe.set(self.keys.server(), json.dumps({"beat": time.time()}), px=ttl)
         pipe.sadd(self.keys.servers, self.server_id)
         pipe.delete(self.keys.peers())
         if self._published:
@@ -314,7 +314,7 @@ class ClusterNode:
         ttl = int(self.expiry * 1000)
         while True:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.set(self.keys.server(), json.dumps({"started": time.time()}), px=ttl)
+            pipe.set(self.keys.server(), json.dumps({"beat": time.time()}), px=ttl)
             pipe.pexpire(self.keys.peers(), ttl)
             pipe.sadd(self.keys.servers, self.server_id)
             pipe.smembers(self.keys.servers)

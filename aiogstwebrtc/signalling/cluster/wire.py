@@ -6,7 +6,7 @@ by Redis database, so the database number is part of every name):
 =========================  ===========================================================
 ``P:servers``              set of the server ids that announced themselves
 ``P:server:<id>``          the server is alive; expires ``heartbeat * missed_beats`` after
-                           its last beat (JSON: ``{"started": unix time}``)
+                           its last beat (JSON: ``{"beat": unix time of that beat}``)
 ``P:peers:<id>``           hash: each peer connected to that server -> ``{"r": roles,
                            "m": meta}``; same expiry as the server key
 ``P:presence``             channel, every server: a peer connected or changed
