@@ -16,8 +16,11 @@ one server alone, so the cluster's cost shows as a ratio measured in the same ru
 
 The figures: routed messages per second (peer messages delivered / time from the first
 ``startSession`` to the last delivery) and the p50/p99 of the relay latency (send ->
-receive, one clock). ``tests/cluster/test_cluster_load.py`` runs a small version of the same
-load and asserts the counts; ``docs/cluster.md`` quotes the figures.
+receive, one clock) under that burst (every pair sends all its messages at once, so this
+is mostly queueing), then the relay latency without load (``unloaded_*``: one pair on the
+first and last server, 200 messages one at a time). ``tests/cluster/test_cluster_load.py``
+runs a small version of the same load and asserts the counts; ``docs/cluster.md`` quotes
+the figures.
 """
 
 from __future__ import annotations
@@ -254,6 +257,37 @@ async def _pair(
     await asyncio.gather(producer.done.wait(), consumer.done.wait())
 
 
+async def relay_latency(producer_url: str, consumer_url: str, count: int = 200) -> list[float]:
+    """Relay latency without load, in ms: one pair, one message in flight at a time."""
+    async with aiohttp.ClientSession() as http:
+        (prod, prod_id), (cons, _) = (
+            await _connect(http, producer_url),
+            await _connect(http, consumer_url),
+        )
+        try:
+            await prod.send_str(json.dumps({"type": "setPeerStatus", "roles": ["producer"]}))
+            await prod.receive()
+            while True:  # until the consumer's server knows the producer
+                await cons.send_str(json.dumps({"type": "list"}))
+                listed = json.loads((await cons.receive()).data)
+                if prod_id in {p["id"] for p in listed["producers"]}:
+                    break
+                await asyncio.sleep(0.05)
+            await cons.send_str(json.dumps({"type": "startSession", "peerId": prod_id}))
+            session = json.loads((await cons.receive()).data)["sessionId"]
+            await prod.receive()
+            out = []
+            for seq in range(count):
+                started = time.perf_counter()
+                await prod.send_str(json.dumps(_message(session, prod_id, seq, None)))
+                await cons.receive()
+                out.append((time.perf_counter() - started) * 1000)
+            return out
+        finally:
+            await prod.close()
+            await cons.close()
+
+
 # ---------------------------------------------------------------- the benchmark
 
 
@@ -285,7 +319,10 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                 result = await routing_load(
                     urls, clients=args.clients, sessions=args.sessions, messages=args.messages
                 )
+                quiet = sorted(await relay_latency(urls[0], urls[-1]))
             figures[name] = result.summary()
+            figures[name]["unloaded_p50_ms"] = round(quiet[len(quiet) // 2], 3)
+            figures[name]["unloaded_p99_ms"] = round(quiet[int(0.99 * len(quiet))], 3)
             print(f"{name:10} {json.dumps(figures[name])}", flush=True)
     cluster, one = figures["cluster"], figures["one_server"]
     figures["ratio_per_second"] = round(cluster["per_second"] / max(1, one["per_second"]), 2)
