@@ -44,6 +44,22 @@ async def eventually(check: Callable[[], bool], timeout: float = WAIT, what: str
     assert check(), what
 
 
+async def known_everywhere(
+    servers: list[SignallingServer], peers: dict[str, tuple[str, ...]]
+) -> None:
+    """Wait until every server knows each of ``peers`` (id -> roles) with those roles."""
+
+    def known() -> bool:
+        for server in servers:
+            for peer_id, roles in peers.items():
+                state = server.router.peers.get(peer_id)
+                if state is None or tuple(str(r) for r in state.roles) != roles:
+                    return False
+        return True
+
+    await eventually(known, what=f"peers {peers} not known everywhere")
+
+
 async def listing(peer: RawPeer, kind: str = "list") -> list[dict[str, Any]]:
     """The ``list`` (or ``listConsumers``) reply ``peer`` gets now (a listener's statuses
     arriving meanwhile are skipped)."""

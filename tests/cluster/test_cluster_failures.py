@@ -14,7 +14,7 @@ from tests.signalling.server_process import server_process
 from tests.signalling.sigtools import RawPeer, raw_peers, received_so_far, start_raw_session
 from tests.signalling.test_sig_security import sdp
 
-from .clustertools import cluster, eventually, listing
+from .clustertools import cluster, eventually, known_everywhere, listing
 from .redis_server import redis_server
 
 
@@ -121,9 +121,9 @@ async def test_redis_restart_keeps_clients_and_resyncs_exactly(
                 await peer.register("producer")
             await listen_c.register("listener")
             everyone = (prod_a, cons_a, prod_b, leaves_b, cons_c, listen_c)
-            await eventually(
-                lambda: all(p.peer_id in s.router.peers for s in servers for p in everyone)
-            )
+            roles = {p.peer_id: ("producer",) for p in (prod_a, prod_b, leaves_b)}
+            roles.update({cons_a.peer_id: (), cons_c.peer_id: (), listen_c.peer_id: ("listener",)})
+            await known_everywhere(servers, roles)
             kept = await start_raw_session(cons_c, prod_a)
             doomed = await start_raw_session(cons_c, leaves_b)
             await received_so_far(listen_c)

@@ -10,7 +10,7 @@ import pytest
 from tests.signalling.sigtools import raw_peers, received_so_far, start_raw_session
 from tests.signalling.test_sig_security import Isolation, attempts, ice, sdp
 
-from .clustertools import cluster, eventually
+from .clustertools import cluster, eventually, known_everywhere
 
 
 @pytest.mark.parametrize("where", [0, 1, 2], ids=["intruder-on-A", "on-B", "on-C"])
@@ -31,9 +31,14 @@ async def test_no_peer_gets_into_a_foreign_session_on_another_server(
             await passive.register("consumer")
             if roles:
                 await intruder.register(*roles)
-            everyone = (prod, cons, passive, intruder)
-            await eventually(
-                lambda: all(p.peer_id in s.router.peers for s in servers for p in everyone)
+            await known_everywhere(
+                servers,
+                {
+                    prod.peer_id: ("producer",),
+                    cons.peer_id: ("listener",),
+                    passive.peer_id: ("consumer",),
+                    intruder.peer_id: roles,
+                },
             )
             await received_so_far(cons)  # the statuses it heard while we registered
             s1 = await start_raw_session(cons, prod)

@@ -20,7 +20,7 @@ from tests.signalling.sigtools import (
     start_raw_session,
 )
 
-from .clustertools import WAIT, cluster, eventually, listing
+from .clustertools import WAIT, cluster, eventually, known_everywhere, listing
 from .redis_server import free_port
 
 
@@ -94,7 +94,7 @@ async def test_a_session_across_servers_in_order_and_ended_by_either_side() -> N
     async with cluster(3) as (_, servers), raw_peers(servers[0].url, 1) as (producer,):
         await producer.register("producer")
         async with raw_peers(servers[2].url, 1) as (consumer,):
-            await eventually(lambda: producer.peer_id in servers[2].router.peers)
+            await known_everywhere(servers, {producer.peer_id: ("producer",)})
             session = await start_raw_session(consumer, producer)
             offer = {
                 "type": "peer",
@@ -136,7 +136,7 @@ async def test_a_producer_starts_a_session_with_a_passive_consumer_on_another_se
         async with raw_peers(a.url, 1) as (producer,), raw_peers(b.url, 1) as (consumer,):
             await consumer.register("consumer")
             await producer.register("producer")
-            await eventually(lambda: consumer.peer_id in a.router.peers)
+            await known_everywhere([a, b], {consumer.peer_id: ("consumer",)})
             # as on one server: the producer gets startSession, the consumer sessionStarted
             request = await producer.request({"type": "startSession", "peerId": consumer.peer_id})
             assert request["type"] == "startSession" and request["peerId"] == consumer.peer_id
@@ -160,7 +160,7 @@ async def test_limits_of_a_peer_hold_on_its_own_server() -> None:
     async with cluster(3, max_sessions_per_peer=1) as (_, (a, b, c)):
         async with raw_peers(a.url, 1) as (producer,), raw_peers(b.url, 1) as (first,):
             await producer.register("producer")
-            await eventually(lambda: producer.peer_id in c.router.peers)
+            await known_everywhere([a, b, c], {producer.peer_id: ("producer",)})
             await start_raw_session(first, producer)
             async with raw_peers(c.url, 1) as (second,):
                 started = await second.request({"type": "startSession", "peerId": producer.peer_id})
