@@ -117,6 +117,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="this server's name in the cluster (default: random; with --redis)",
     )
     parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="how viewers reach this server, e.g. https://sig-a.example.org (with --redis): "
+        "WHEP viewers of its streams who ask another server are redirected here (307)",
+    )
+    parser.add_argument(
         "--web",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -239,6 +245,7 @@ def run(args: argparse.Namespace) -> int:
                 whep=whep,
                 whep_token=args.whep_token,
                 whip=(args.whip_token, args.whip_open),
+                public_url=args.public_url,
             )
         )
     except ClusterUnavailableError as exc:
@@ -287,16 +294,20 @@ async def serve_until_stopped(
     whep: dict[str, str] | None = None,
     whep_token: str | None = None,
     whip: tuple[str | None, bool] = (None, False),
+    public_url: str | None = None,
 ) -> None:
     """Start ``server`` (with the demo page when ``web``, WHEP streams from ``whep``) and
-    run it until SIGINT/SIGTERM."""
+    run it until SIGINT/SIGTERM. In a cluster, ``public_url`` is where the other servers
+    redirect viewers of this server's WHEP streams."""
     from ..whep.streams import serving
     from ._shutdown import say, stop_on_signals
 
     if web:
         server.add_static(WEB_DIR)
     with stop_on_signals() as stop:
-        async with serving(server.app, whep or {}, whep_token, *whip), server:
+        async with serving(server.app, whep or {}, whep_token, *whip) as endpoint, server:
+            if server.cluster is not None and public_url:
+                server.cluster.advertise_whep(endpoint, public_url)
             if whip[0] or whip[1]:
                 say(f"WHIP ingest:       {server.url.replace('ws', 'http', 1)}whip/NAME")
             for name in whep or {}:

@@ -28,7 +28,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -61,6 +62,18 @@ DEFAULT_MISSED_BEATS = 3
 
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 2.0
+
+
+class StreamHolder(Protocol):
+    """What a WHEP endpoint offers the cluster (:class:`~aiogstwebrtc.whep.WhepEndpoint`)."""
+
+    locate: Callable[[str], Awaitable[str | None]] | None
+
+    def streams(self) -> list[str]:
+        """The names of the streams it holds now."""
+        ...
+
+
 _CONNECT_TIMEOUT = 2.0
 _START_TIMEOUT = 10.0
 
@@ -108,6 +121,8 @@ class ClusterNode:
         self._published: dict[str, str] = {}  # local peer id -> its record in Redis
         self._servers: set[str] = set()  # other servers seen alive
         self._resynced_at = 0.0
+        self._public_url: str | None = None
+        self._whep: StreamHolder | None = None
         self._task: asyncio.Task[None] | None = None
         self._synced = asyncio.Event()
         self.outages = 0
@@ -201,6 +216,42 @@ class ClusterNode:
         self._outbox.put("publish", self.keys.inbox(peer.server), text)
         return True
 
+    # ------------------------------------------------------------------ WHEP streams
+
+    def advertise_whep(self, endpoint: StreamHolder, public_url: str) -> None:
+        """Tell the cluster that ``endpoint``'s streams are played at ``public_url``
+        (``https://host:port``, how viewers reach this server), and let ``endpoint`` send
+        viewers of streams it does not hold to the server that does (307)."""
+        self._whep, self._public_url = endpoint, public_url
+        endpoint.locate = self.locate_stream
+        ttl = int(self.expiry * 1000)
+        self._outbox.put("set", self.keys.server(), self._server_info(), None, ttl)
+
+    async def locate_stream(self, name: str) -> str | None:
+        """The public URL of another server holding WHEP stream ``name``, or None."""
+        if not self._outbox.open:
+            return None
+        try:
+            members = await self._redis.smembers(self.keys.servers)  # type: ignore[misc]
+            for server in sorted(_text(m) for m in members):
+                if server == self.server_id:
+                    continue
+                raw = await self._redis.get(self.keys.server(server))
+                info = json.loads(raw) if raw else {}
+                if name in info.get("streams", ()) and isinstance(info.get("url"), str):
+                    return str(info["url"])
+        except (RedisError, OSError, ValueError) as exc:
+            log.warning("could not look for stream %r in the cluster: %s", name, exc)
+        return None
+
+    def _server_info(self) -> str:
+        """The value of this server's key: its last beat, public URL and WHEP streams."""
+        info: dict[str, object] = {"beat": time.time()}
+        if self._public_url is not None and self._whep is not None:
+            info["url"] = self._public_url
+            info["streams"] = self._whep.streams()
+        return json.dumps(info)
+
     def _expire_after(self, batch: list[Command]) -> list[Command]:
         ttl = int(self.expiry * 1000)
         if any(name == "hset" for name, _ in batch):
@@ -275,7 +326,7 @@ class ClusterNode:
             p.id: wire.peer_record(p.roles, p.meta) for p in self._router.peers.values() if p.local
         }
         pipe = self._redis.pipeline(transaction=True)
-        pipe.set(self.keys.server(), json.dumps({"beat": time.time()}), px=ttl)
+        pipe.set(self.keys.server(), self._server_info(), px=ttl)
         pipe.sadd(self.keys.servers, self.server_id)
         pipe.delete(self.keys.peers())
         if self._published:
@@ -314,7 +365,7 @@ class ClusterNode:
         ttl = int(self.expiry * 1000)
         while True:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.set(self.keys.server(), json.dumps({"beat": time.time()}), px=ttl)
+            pipe.set(self.keys.server(), self._server_info(), px=ttl)
             pipe.pexpire(self.keys.peers(), ttl)
             pipe.sadd(self.keys.servers, self.server_id)
             pipe.smembers(self.keys.servers)
