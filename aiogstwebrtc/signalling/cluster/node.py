@@ -125,6 +125,7 @@ class ClusterNode:
         self._whep: StreamHolder | None = None
         self._task: asyncio.Task[None] | None = None
         self._synced = asyncio.Event()
+        self._up = False  # synced with Redis and serving
         self.outages = 0
         """How many times Redis was lost since the start."""
 
@@ -133,7 +134,7 @@ class ClusterNode:
     @property
     def connected(self) -> bool:
         """True while Redis is reachable and this server's state is written there."""
-        return self._outbox.open
+        return self._up
 
     @property
     def servers(self) -> set[str]:
@@ -166,7 +167,8 @@ class ClusterNode:
             return
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        if self._outbox.open:
+        if self._up:
+            self._up = False
             self._outbox.close()
             try:
                 async with asyncio.timeout(1.0):
@@ -229,7 +231,7 @@ class ClusterNode:
 
     async def locate_stream(self, name: str) -> str | None:
         """The public URL of another server holding WHEP stream ``name``, or None."""
-        if not self._outbox.open:
+        if not self._up:
             return None
         try:
             members = await self._redis.smembers(self.keys.servers)  # type: ignore[misc]
@@ -267,10 +269,11 @@ class ClusterNode:
             try:
                 await self._session(pubsub)
             except (RedisError, OSError, TimeoutError) as exc:
-                if self._outbox.open:
+                if self._up:
                     self._lost(exc)
                     backoff = _BACKOFF_FIRST
                 else:
+                    self._outbox.close()
                     log.debug("Redis still unreachable: %s", exc)
             finally:
                 await _close_quietly(pubsub)
@@ -280,10 +283,12 @@ class ClusterNode:
     async def _session(self, pubsub: PubSub) -> None:
         """Connected: subscribe, write our state, read the others', then serve."""
         await pubsub.subscribe(self.keys.presence, self.keys.inbox())
+        # changes made from now on are queued, and written after this state
+        self._outbox.open_()
         await self._write_own_state()
         await self._read_others()
         back = self._synced.is_set()
-        self._outbox.open_()
+        self._up = True
         self._resynced_at = time.monotonic()
         self._synced.set()
         if back:
@@ -307,6 +312,7 @@ class ClusterNode:
 
     def _lost(self, exc: BaseException) -> None:
         self.outages += 1
+        self._up = False
         self._outbox.close()
         out = self._router.detach_remote()
         log.warning(
@@ -347,6 +353,8 @@ class ClusterNode:
 
     async def _load_server(self, server: str) -> None:
         if not await self._redis.exists(self.keys.server(server)):
+            if server not in self._servers | self._router.remote_servers():
+                await self._redis.srem(self.keys.servers, server)  # type: ignore[misc]
             return
         peers = await self._redis.hgetall(self.keys.peers(server))  # type: ignore[misc]
         self._servers.add(server)
