@@ -209,3 +209,28 @@ def test_cluster_wire_rejects_malformed_messages() -> None:
         wire.decode_routed(welcome)
     with pytest.raises(ValueError):
         wire.check_server_id("a b")
+
+
+async def test_a_server_stopping_cleanly_is_left_at_once() -> None:
+    async with cluster(2) as (_, (a, b)):
+        async with raw_peers(a.url, 2) as (listener, consumer):
+            await listener.register("listener")
+            producer = await RawPeer.connect(b.url)
+            await producer.register("producer", meta={"name": "b"})
+            await known_everywhere([a, b], {producer.peer_id: ("producer",)})
+            session = await start_raw_session(consumer, producer)
+            await received_so_far(listener)
+            await b.stop()  # deletes its keys and says "down": no waiting for the expiry
+            async with asyncio.timeout(1.5):
+                gone = await listener.recv_json()
+                ended = await consumer.recv_json()
+            assert gone == {
+                "type": "peerStatusChanged",
+                "peerId": producer.peer_id,
+                "roles": [],
+                "meta": {"name": "b"},
+            }
+            assert ended == {"type": "endSession", "sessionId": session}
+            assert await listing(consumer) == []
+            assert a.cluster is not None and a.cluster.servers == set()
+            await producer.close()
