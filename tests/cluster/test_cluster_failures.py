@@ -12,7 +12,7 @@ import pytest
 
 from tests.signalling.server_process import server_process
 from tests.signalling.sigtools import RawPeer, raw_peers, received_so_far, start_raw_session
-from tests.signalling.test_sig_security import sdp
+from tests.signalling.test_sig_security import ice, sdp
 
 from .clustertools import cluster, eventually, known_everywhere, listing
 from .redis_server import redis_server
@@ -56,6 +56,7 @@ async def test_a_killed_server_leaves_the_cluster_within_ten_seconds(tmp_path: A
         (prod_a,) = await stack.enter_async_context(raw_peers(a, 1))
         (cons_c,) = await stack.enter_async_context(raw_peers(c, 1))
         (cons_a,) = await stack.enter_async_context(raw_peers(a, 1))
+        (watch_c,) = await stack.enter_async_context(raw_peers(c, 1))
         await prod_a.register("producer")
         for peer in (listen_a, listen_c):
             await peer.register("listener")
@@ -74,10 +75,19 @@ async def test_a_killed_server_leaves_the_cluster_within_ten_seconds(tmp_path: A
             await start_raw_session(cons_a, doomed[0][0]): cons_a,
             await start_raw_session(cons_c, doomed[1][0]): cons_c,
         }
-        kept = await start_raw_session(cons_c, prod_a)
-        for peer in (listen_a, listen_c, cons_a, cons_c, prod_a):
+        kept = await start_raw_session(watch_c, prod_a)
+        for peer in (listen_a, listen_c, cons_a, cons_c, prod_a, watch_c):
             await received_so_far(peer)
+        sent = 0
 
+        async def traffic() -> None:  # the A-C session relays all along
+            nonlocal sent
+            while True:
+                await prod_a.send(ice(kept, sent))
+                sent += 1
+                await asyncio.sleep(0.02)  # 50 a second: well under the rate limit
+
+        relaying = asyncio.ensure_future(traffic())
         procs[1].process.kill()
         killed_at = time.monotonic()
         for listener in (listen_a, listen_c):
@@ -89,12 +99,15 @@ async def test_a_killed_server_leaves_the_cluster_within_ten_seconds(tmp_path: A
         took = time.monotonic() - killed_at
         assert ended == {s: {"type": "endSession", "sessionId": s} for s in doomed_sessions}
         assert took < 10, took
+        relaying.cancel()
+        await asyncio.gather(relaying, return_exceptions=True)
+        assert sent > 100
+        for n in range(sent):  # every one, in order, nothing else
+            assert await watch_c.recv_json() == ice(kept, n)
         for listener in (listen_a, listen_c):
             assert [p["id"] for p in await listing(listener)] == [prod_a.peer_id]
-        # the A-C session is untouched
-        await prod_a.send(sdp(kept, "offer"))
-        assert await cons_c.recv_json() == sdp(kept, "offer")
-        await cons_c.send(sdp(kept, "answer"))
+        # the A-C session is untouched, both ways
+        await watch_c.send(sdp(kept, "answer"))
         assert await prod_a.recv_json() == sdp(kept, "answer")
         logged = (tmp_path / "A.log").read_text()
         assert "server B stopped heartbeating: its 2 peers dropped" in logged, logged
@@ -102,7 +115,7 @@ async def test_a_killed_server_leaves_the_cluster_within_ten_seconds(tmp_path: A
         # the clients of B lost their connection, nobody else did
         for (peer,) in doomed:
             assert await peer.wait_closed(5) is not None
-        for peer in (listen_a, listen_c, prod_a, cons_a, cons_c):
+        for peer in (listen_a, listen_c, prod_a, cons_a, cons_c, watch_c):
             assert not peer.ws.closed
 
 
