@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from aiogstwebrtc.signalling import SignallingServer
-from aiogstwebrtc.signalling.cluster import ClusterUnavailableError
+from aiogstwebrtc.signalling import ClusterUnavailableError, SignallingServer
 from tests.signalling.sigtools import (
     ANSWER_SDP,
     CANDIDATE,
