@@ -112,3 +112,16 @@ def test_detached_peers_keep_their_sessions_until_ended() -> None:
     assert router.receive_routed("B", consumer, offer(s1.session_id)) == [
         (consumer, offer(s1.session_id))
     ]
+
+
+def test_a_detached_peer_back_on_another_server_is_a_new_connection() -> None:
+    router = ClusterRouter(id_factory=counter_ids("m"))
+    consumer = local(router)
+    router.upsert_remote("B", "b1", PRODUCER, None)
+    started = router.receive(consumer, json.dumps({"type": "startSession", "peerId": "b1"}))[0][1]
+    assert isinstance(started, SessionStarted)
+    router.detach_remote()
+    out = router.upsert_remote("C", "b1", PRODUCER, None)
+    assert out == [(consumer, EndSession(session_id=started.session_id))]
+    assert router.peers["b1"].server == "C" and not router.peers["b1"].sessions
+    assert not router.sessions and router.detached == 0

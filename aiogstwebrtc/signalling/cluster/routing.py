@@ -108,16 +108,17 @@ class ClusterRouter(Router):
                 log.warning("server %s announced peer %s, connected here: ignored", server, peer_id)
                 return []
             # it reconnected to another server before its old one said it left
-            out = self.drop_remote(peer_id)
-            return out + self.upsert_remote(server, peer_id, roles, meta)
+            return self.drop_remote(peer_id) + self.upsert_remote(server, peer_id, roles, meta)
+        out: list[Outgoing] = []
         if peer is None:
             peer = self._detached.pop(peer_id, None)
             if peer is not None and peer.server == server:  # back after a Redis outage
                 peer.sessions &= set(self._sessions)
-                old: tuple[PeerRole, ...] = ()
             else:
+                if peer is not None:  # came back on another server: a new connection
+                    out = self._end_all(peer)
                 peer = PeerState(id=peer_id, server=server)
-                old = ()
+            old: tuple[PeerRole, ...] = ()
             self._peers[peer_id] = peer
         else:
             old = peer.roles
@@ -126,9 +127,9 @@ class ClusterRouter(Router):
         self._listed_changed(old, roles)
         peer.roles, peer.meta = roles, meta
         if not roles and not old:
-            return []
+            return out
         status = PeerStatusChanged(peer_id=peer_id, roles=roles, meta=meta)
-        return [(p, status) for p in self.listeners()]
+        return out + [(p, status) for p in self.listeners()]
 
     def drop_remote(self, peer_id: str) -> list[Outgoing]:
         """Remote peer ``peer_id`` left: end its sessions here, tell local listeners."""
