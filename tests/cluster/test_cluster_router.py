@@ -125,3 +125,28 @@ def test_a_detached_peer_back_on_another_server_is_a_new_connection() -> None:
     assert out == [(consumer, EndSession(session_id=started.session_id))]
     assert router.peers["b1"].server == "C" and not router.peers["b1"].sessions
     assert not router.sessions and router.detached == 0
+
+
+def test_cluster_messages_round_trip() -> None:
+    from aiogstwebrtc.signalling.cluster import wire
+
+    up = wire.decode_presence(wire.encode_peer("A", "p1", PRODUCER, {"name": "cam"}))
+    assert up == wire.PeerUp("A", "p1", PRODUCER, {"name": "cam"})
+    assert wire.decode_presence(wire.encode_gone("A", "p1")) == wire.Gone("A", "p1")
+    assert wire.decode_presence(wire.encode_server_down("A")) == wire.ServerDown("A")
+    assert wire.parse_peer_record(wire.peer_record((), None)) == ((), None)
+    for message in (
+        offer("s1"),
+        EndSession(session_id="s1"),
+        SessionStarted(peer_id="p1", session_id="s1"),
+        SessionRequested(peer_id="p2", session_id="s1", offer=OFFER_SDP),
+    ):
+        assert wire.decode_routed(wire.encode_routed("A", "p9", message)) == wire.Routed(
+            "A", "p9", message
+        )
+    keys = wire.Keys.for_database(3, "A")
+    assert (keys.presence, keys.inbox("B"), keys.peers()) == (
+        "aiogstwebrtc:3:presence",
+        "aiogstwebrtc:3:inbox:B",
+        "aiogstwebrtc:3:peers:A",
+    )
