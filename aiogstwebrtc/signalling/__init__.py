@@ -6,7 +6,9 @@ Three layers, none of which needs GStreamer:
 * :mod:`.router` — the server's rules (peers, sessions, routing) as a pure state machine;
 * :mod:`.server` and :mod:`.client` — aiohttp websocket server and asyncio client;
 * :mod:`.roles` — a media :class:`Producer` and a :class:`Consumer` built on the client
-  and :class:`~aiogstwebrtc.PeerConnection` (GStreamer is imported only when they run).
+  and :class:`~aiogstwebrtc.PeerConnection` (GStreamer is imported only when they run);
+* :mod:`.cluster` — several servers as one on Redis (``SignallingServer(redis_url=...)``,
+  ``aiogstwebrtc[cluster]``; ``docs/cluster.md``).
 
 ::
 
@@ -24,6 +26,7 @@ Exceptions (under :class:`aiogstwebrtc.errors.WebRTCError`)::
     ├── ServerError                                the server answered ``error``
     ├── SignallingClosedError (ClosedError)        the connection is closed
     └── SignallingTimeoutError (OperationTimeoutError, TimeoutError)   no answer in time
+    ClusterUnavailableError                        Redis unreachable when a cluster server starts
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from .client import (
     SignallingClosedError,
     SignallingTimeoutError,
 )
+from .cluster.errors import ClusterUnavailableError
 from .protocol import (
     MAX_MESSAGE_SIZE,
     ClientMessage,
@@ -85,6 +89,7 @@ __all__ = [
     "ChatHandler",
     "ClientMessage",
     "ClientState",
+    "ClusterUnavailableError",
     "Consumer",
     "ConsumerList",
     "ConsumerSession",

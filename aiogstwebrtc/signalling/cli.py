@@ -16,6 +16,7 @@ import ssl
 from pathlib import Path
 
 from .admission import DEFAULT_ADMISSION, AdmissionLimits
+from .cluster.errors import ClusterUnavailableError
 from .limits import DEFAULT_RATE_LIMIT, RateLimit
 from .server import DEFAULT_HOST, DEFAULT_PORT, SignallingServer
 
@@ -104,6 +105,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or keep ws:// behind a TLS-terminating reverse proxy (docs/security.md)",
     )
     parser.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="redis://HOST:PORT/DB: run as one server of a cluster sharing that Redis "
+        "database (needs aiogstwebrtc[cluster]; docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--server-id",
+        metavar="ID",
+        help="this server's name in the cluster (default: random; with --redis)",
+    )
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="how viewers reach this server, e.g. https://sig-a.example.org (with --redis): "
+        "WHEP viewers of its streams who ask another server are redirected here (307)",
+    )
     parser.add_argument(
         "--web",
         action=argparse.BooleanOptionalAction,
@@ -202,7 +220,12 @@ def run(args: argparse.Namespace) -> int:
             admission=admission_limits(args),
             websocket_compression=args.websocket_compression,
             ssl_context=tls,
+            redis_url=args.redis,
+            server_id=args.server_id,
         )
+    except ImportError as exc:
+        log.error("--redis needs the redis package: pip install 'aiogstwebrtc[cluster]' (%s)", exc)
+        return 1
     except (ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
@@ -222,8 +245,12 @@ def run(args: argparse.Namespace) -> int:
                 whep=whep,
                 whep_token=args.whep_token,
                 whip=(args.whip_token, args.whip_open),
+                public_url=args.public_url,
             )
         )
+    except ClusterUnavailableError as exc:
+        log.error("%s", exc)
+        return 1
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
         return 1
@@ -267,16 +294,20 @@ async def serve_until_stopped(
     whep: dict[str, str] | None = None,
     whep_token: str | None = None,
     whip: tuple[str | None, bool] = (None, False),
+    public_url: str | None = None,
 ) -> None:
     """Start ``server`` (with the demo page when ``web``, WHEP streams from ``whep``) and
-    run it until SIGINT/SIGTERM."""
+    run it until SIGINT/SIGTERM. In a cluster, ``public_url`` is where the other servers
+    redirect viewers of this server's WHEP streams."""
     from ..whep.streams import serving
     from ._shutdown import say, stop_on_signals
 
     if web:
         server.add_static(WEB_DIR)
     with stop_on_signals() as stop:
-        async with serving(server.app, whep or {}, whep_token, *whip), server:
+        async with serving(server.app, whep or {}, whep_token, *whip) as endpoint, server:
+            if server.cluster is not None and public_url:
+                server.cluster.advertise_whep(endpoint, public_url)
             if whip[0] or whip[1]:
                 say(f"WHIP ingest:       {server.url.replace('ws', 'http', 1)}whip/NAME")
             for name in whep or {}:

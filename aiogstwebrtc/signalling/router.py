@@ -104,6 +104,13 @@ class PeerState:
     sessions: set[str] = field(default_factory=set)
     protocol_version: str | None = None
     received_first_message: bool = False
+    server: str | None = None
+    """The cluster server holding this peer's connection; None for a peer connected here."""
+
+    @property
+    def local(self) -> bool:
+        """True when this peer's connection is on this server (always, outside a cluster)."""
+        return self.server is None
 
     @property
     def producing(self) -> bool:
@@ -145,6 +152,7 @@ class Router:
         max_sessions_per_pair: int = 2,
         max_message_size: int = MAX_MESSAGE_SIZE,
         id_factory: Callable[[], str] = _new_id,
+        sort_listings: bool = False,
     ) -> None:
         if max_sessions_per_peer < 1 or max_sessions_per_pair < 1:
             raise ValueError("max_sessions_per_peer and max_sessions_per_pair must be >= 1")
@@ -153,6 +161,7 @@ class Router:
         self._listings: dict[PeerRole, ProducerList | ConsumerList] = {}
         self.max_message_size = max_message_size
         self._new_id = id_factory
+        self._sort_listings = sort_listings
         self._peers: dict[str, PeerState] = {}
         self._sessions: dict[str, Session] = {}
         self._recently_ended: OrderedDict[str, Session] = OrderedDict()
@@ -170,8 +179,8 @@ class Router:
         return MappingProxyType(self._sessions)
 
     def listeners(self) -> list[str]:
-        """The ids of the peers registered as listeners."""
-        return [p.id for p in self._peers.values() if p.listening]
+        """The ids of the peers connected here and registered as listeners."""
+        return [p.id for p in self._peers.values() if p.listening and p.local]
 
     def sessions_of(self, peer_id: str) -> list[Session]:
         """The open sessions ``peer_id`` is in."""
@@ -201,7 +210,7 @@ class Router:
         self._listed_changed(peer.roles)
         if peer.roles:
             gone = PeerStatusChanged(peer_id=peer_id, roles=(), meta=peer.meta)
-            out.extend((p.id, gone) for p in self._peers.values() if p.listening)
+            out.extend((p, gone) for p in self.listeners())
         log.debug(
             "peer %s left (%d peers, %d sessions)", peer_id, len(self._peers), len(self._sessions)
         )
@@ -276,9 +285,7 @@ class Router:
         status = PeerStatusChanged(peer_id=peer.id, roles=peer.roles, meta=peer.meta)
         out.append((peer.id, status))
         if changed:
-            out.extend(
-                (p.id, status) for p in self._peers.values() if p.listening and p.id != peer.id
-            )
+            out.extend((p, status) for p in self.listeners() if p != peer.id)
             log.debug(
                 "peer %s registered as %s", peer.id, [str(r) for r in peer.roles] or "nothing"
             )
@@ -371,9 +378,10 @@ class Router:
         role = PeerRole.PRODUCER if isinstance(request, ListProducers) else PeerRole.CONSUMER
         cached = self._listings.get(role)
         if cached is None:
-            peers = tuple(
-                PeerInfo(id=p.id, meta=p.meta) for p in self._peers.values() if role in p.roles
-            )
+            listed = [p for p in self._peers.values() if role in p.roles]
+            if self._sort_listings:  # the same order on every server of a cluster
+                listed.sort(key=lambda p: p.id)
+            peers = tuple(PeerInfo(id=p.id, meta=p.meta) for p in listed)
             cached = self._listings[role] = (
                 ProducerList(producers=peers)
                 if role is PeerRole.PRODUCER

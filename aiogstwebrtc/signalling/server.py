@@ -25,7 +25,7 @@ import ssl
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -55,6 +55,9 @@ from .protocol import (
     dumps,
 )
 from .router import Outgoing, Router
+
+if TYPE_CHECKING:
+    from .cluster.node import ClusterNode
 
 __all__ = ["ANY_ORIGIN", "DEFAULT_HOST", "DEFAULT_PORT", "SignallingServer"]
 
@@ -110,6 +113,12 @@ class SignallingServer:
     ``static``: ``{url_prefix: directory}`` served over HTTP (see :meth:`add_static`).
     ``ssl_context``: serve ``wss://`` and ``https://`` directly (or put a TLS-terminating
     reverse proxy in front, see ``docs/security.md``).
+    ``redis_url``: ``redis://HOST:PORT/DB`` makes this server one of a cluster sharing that
+    Redis database (needs ``aiogstwebrtc[cluster]``; see ``docs/cluster.md``): peers of every
+    server are listed and reachable from every other. ``server_id`` names this server in the
+    cluster (random by default), ``cluster_heartbeat`` is the seconds between two of its
+    beats (the others drop it after three missed ones). :meth:`start` raises
+    :class:`~.cluster.ClusterUnavailableError` when Redis does not answer.
     """
 
     def __init__(
@@ -134,6 +143,9 @@ class SignallingServer:
         admission: AdmissionLimits = DEFAULT_ADMISSION,
         websocket_compression: bool = False,
         status_interval: float = DEFAULT_MIN_INTERVAL,
+        redis_url: str | None = None,
+        server_id: str | None = None,
+        cluster_heartbeat: float = 2.0,
     ) -> None:
         if max_peers < 1:
             raise ValueError("max_peers must be at least 1")
@@ -157,11 +169,30 @@ class SignallingServer:
         self._noise = ThrottledLog(log)
         self._admission = Admission(admission)
         self._accept_errors: AcceptErrors | None = None
-        self._router = Router(
-            max_sessions_per_peer=max_sessions_per_peer,
-            max_sessions_per_pair=max_sessions_per_pair,
-            max_message_size=max_message_size,
-        )
+        self._cluster: ClusterNode | None = None
+        if redis_url is None:
+            self._router = Router(
+                max_sessions_per_peer=max_sessions_per_peer,
+                max_sessions_per_pair=max_sessions_per_pair,
+                max_message_size=max_message_size,
+            )
+        else:
+            from .cluster.node import ClusterNode
+            from .cluster.routing import ClusterRouter
+
+            router = ClusterRouter(
+                max_sessions_per_peer=max_sessions_per_peer,
+                max_sessions_per_pair=max_sessions_per_pair,
+                max_message_size=max_message_size,
+            )
+            self._router = router
+            self._cluster = ClusterNode(
+                redis_url,
+                router,
+                self._deliver,
+                server_id=server_id,
+                heartbeat=cluster_heartbeat,
+            )
         self._fanout = StatusFanout(self._send_held_status, min_interval=status_interval)
         self._list_texts: dict[int, tuple[ServerMessage, str]] = {}
         self._ws_limit = max(4 * max_message_size, 1024 * 1024)
@@ -186,6 +217,11 @@ class SignallingServer:
     def router(self) -> Router:
         """The routing state (peers and sessions), for inspection."""
         return self._router
+
+    @property
+    def cluster(self) -> ClusterNode | None:
+        """This server's membership of a cluster (None without ``redis_url``)."""
+        return self._cluster
 
     def add_static(self, directory: str | os.PathLike[str], *, prefix: str = "/") -> None:
         """Serve the files of ``directory`` under ``prefix`` over HTTP; call before start.
@@ -235,6 +271,8 @@ class SignallingServer:
         if self._runner is not None:
             raise InvalidStateError("the server is already started")
         self._stopping = False
+        if self._cluster is not None:
+            await self._cluster.start()  # before listening: no peer without the cluster
         runner = web.AppRunner(self._app, handle_signals=False, shutdown_timeout=2 * _STOP_TIMEOUT)
         await runner.setup()
         raise_fd_limit(self._max_peers + self._limits.max_pending + 64)
@@ -261,6 +299,8 @@ class SignallingServer:
             await site.start()
         except BaseException:
             await runner.cleanup()
+            if self._cluster is not None:
+                await self._cluster.stop()
             raise
         self._runner = runner
         self._accept_errors = AcceptErrors(loop, self._noise)
@@ -292,6 +332,8 @@ class SignallingServer:
             self._accept_errors = None
         self._noise.close()
         self._fanout.close()
+        if self._cluster is not None:
+            await self._cluster.stop()
         self._port = None
         log.info("signalling server stopped")
 
@@ -375,6 +417,8 @@ class SignallingServer:
         self._connections[peer_id] = conn
         log.debug("peer %s connected from %s", peer_id, request.remote)
         self._deliver(welcome)
+        if self._cluster is not None:
+            self._cluster.peer_changed(peer_id)
         close_code, close_reason = WSCloseCode.GOING_AWAY, ""
         quiet = asyncio.get_running_loop().call_later(
             self._limits.unregistered_timeout, self._close_if_silent, conn
@@ -407,6 +451,8 @@ class SignallingServer:
             del self._connections[peer_id]
             try:
                 self._deliver(self._router.disconnect(peer_id))
+                if self._cluster is not None:
+                    self._cluster.peer_left(peer_id)
             except Exception:
                 log.exception("cleaning up after peer %s failed", peer_id)
             budget = _STOP_TIMEOUT if self._stopping else CLOSE_TIMEOUT
@@ -456,6 +502,8 @@ class SignallingServer:
             log.exception("handling a message from peer %s failed", peer_id)
             out = [(peer_id, ErrorMessage(details="internal server error"))]
         sent_chars = self._deliver(out, sender=peer_id)
+        if self._cluster is not None:
+            self._cluster.peer_changed(peer_id)
         if conn.limiter is not None:  # a big reply or a wide fan-out costs extra
             conn.limiter.charge(len(out) // _FANOUT_PER_MESSAGE + sent_chars // _CHARS_PER_MESSAGE)
 
@@ -469,6 +517,9 @@ class SignallingServer:
         to_sender = 0
         for peer_id, message in out:
             conn = self._connections.get(peer_id)
+            if conn is None and self._cluster is not None:
+                self._cluster.send(peer_id, message)  # a peer of another server
+                continue
             if conn is None or conn.dropped:
                 continue
             key = id(message)

@@ -11,12 +11,14 @@ offer's m-lines at the offer's payload types.
 
 Besides the shared statuses: ``400`` an offer that does not parse, offers no audio/video to
 receive, or has no codec in common with the stream; ``404`` an unknown stream; ``503`` the
-stream's viewer limit reached.
+stream's viewer limit reached; ``307 Temporary Redirect`` to another server of a signalling
+cluster that holds the stream (see :attr:`WhepEndpoint.locate`, ``docs/cluster.md``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -25,7 +27,7 @@ from ..config import Configuration
 from ..errors import InvalidSDPError, WebRTCError
 from ..peerconnection import PeerConnection
 from ..sdp import SessionDescription
-from .resources import SDP, ResourceEndpoint, error
+from .resources import CORS_HEADERS, SDP, ResourceEndpoint, error
 
 if TYPE_CHECKING:
     from ..media import Broadcast
@@ -44,6 +46,11 @@ class WhepEndpoint(ResourceEndpoint):
     application (e.g. ``SignallingServer.app``, before it starts) and ``await
     endpoint.close()`` when done. ``token``: a bearer token every request must carry
     (default: open playback). ``configuration``: for the viewers' peer connections.
+
+    :attr:`locate`, when set, is awaited with the name of a stream this endpoint does not
+    hold and returns the base URL (``https://host:port``) of a server that does, or None:
+    the viewer is then sent there with ``307 Temporary Redirect`` (a signalling cluster sets
+    it, see ``docs/cluster.md``).
     """
 
     what = "WHEP viewer"
@@ -60,6 +67,11 @@ class WhepEndpoint(ResourceEndpoint):
         super().__init__(prefix=prefix, token=token, configuration=configuration, max_body=max_body)
         self.max_viewers = max_viewers
         self._streams: dict[str, Broadcast] = {}
+        self.locate: Callable[[str], Awaitable[str | None]] | None = None
+
+    def streams(self) -> list[str]:
+        """The names of the streams offered now."""
+        return [name for name, b in self._streams.items() if not b.ended]
 
     def add_stream(self, name: str, broadcast: Broadcast) -> None:
         """Offer ``broadcast`` to WHEP players at ``{prefix}/{name}``."""
@@ -82,6 +94,11 @@ class WhepEndpoint(ResourceEndpoint):
         name = request.match_info["stream"]
         broadcast = self._streams.get(name)
         if broadcast is None or broadcast.ended:
+            base = None if self.locate is None else await self.locate(name)
+            if base is not None:
+                location = f"{base.rstrip('/')}{self.prefix}/{name}"
+                log.debug("stream %r is at %s: redirecting", name, location)
+                return web.Response(status=307, headers={"Location": location, **CORS_HEADERS})
             return error(404, f"no stream {name!r}")
         text = await self._body(request, SDP)
         if isinstance(text, web.Response):
