@@ -138,11 +138,15 @@ class PeerPipeline:
         webrtc.set_property(
             "ice-transport-policy", ICE_TRANSPORT_POLICIES[config.ice_transport_policy]
         )
-        stun, turns = config.stun_and_turn()
-        if stun:
-            webrtc.set_property("stun-server", stun)
-        for turn in turns:
-            webrtc.emit("add-turn-server", turn)
+        plan = config.ice_plan()
+        if plan.stun:
+            webrtc.set_property("stun-server", plan.stun)
+        for url in plan.ignored_stun:
+            log.info("STUN server %s ignored: webrtcbin uses one, %s", url, plan.stun)
+        for turn, (protocol, where) in zip(plan.turn, plan.relays, strict=True):
+            if not webrtc.emit("add-turn-server", turn):
+                raise WebRTCError(f"webrtcbin refused the TURN server {where} ({protocol})")
+            log.debug("TURN server %s over %s added", where, protocol)
         pipeline.add(webrtc)
         self.pipeline = pipeline
         self.webrtc = webrtc

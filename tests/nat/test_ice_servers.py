@@ -1,0 +1,116 @@
+"""ICE servers as browsers take them, turned into webrtcbin's URIs (no network)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from aiogstwebrtc import Configuration, IceServer, PeerConnection
+from aiogstwebrtc.iceservers import parse_ice_url
+
+TURN = {"username": "alice", "credential": "s3cret"}
+
+
+def test_every_turn_url_is_added_with_its_transport() -> None:
+    config = Configuration(
+        ice_servers=[
+            {
+                "urls": [
+                    "turn:10.0.0.1",
+                    "turn:10.0.0.1:3478?transport=udp",
+                    "turn:10.0.0.1:3479?transport=tcp",
+                    "turns:turn.example.org",
+                    "turns:10.0.0.1:443?transport=tcp",
+                ],
+                **TURN,
+            },
+            IceServer("turn:[fd00::1]:3478", "bob", "pw"),
+        ]
+    )
+    stun, turn = config.stun_and_turn()
+    assert stun is None
+    assert turn == [
+        "turn://alice:s3cret@10.0.0.1:3478?transport=udp",  # browsers: no transport = UDP
+        "turn://alice:s3cret@10.0.0.1:3478?transport=udp",
+        "turn://alice:s3cret@10.0.0.1:3479?transport=tcp",
+        "turns://alice:s3cret@turn.example.org:5349",
+        "turns://alice:s3cret@10.0.0.1:443",
+        "turn://bob:pw@[fd00::1]:3478?transport=udp",
+    ]
+    assert config.ice_plan().relays == [
+        ("udp", "10.0.0.1:3478"),
+        ("udp", "10.0.0.1:3478"),
+        ("tcp", "10.0.0.1:3479"),
+        ("tls", "turn.example.org:5349"),
+        ("tls", "10.0.0.1:443"),
+        ("udp", "[fd00::1]:3478"),
+    ]
+
+
+def test_credentials_are_percent_encoded() -> None:
+    config = Configuration(
+        ice_servers=[{"urls": "turn:10.0.0.1", "username": "u@x:1", "credential": "p w/%?#"}]
+    )
+    assert config.stun_and_turn()[1] == [
+        "turn://u%40x%3A1:p%20w%2F%25%3F%23@10.0.0.1:3478?transport=udp"
+    ]
+
+
+def test_the_first_stun_server_is_used_and_the_others_listed() -> None:
+    config = Configuration(
+        ice_servers=["stun:10.0.0.1", {"urls": ["stun:10.0.0.2:19302", "stun://10.0.0.3"]}]
+    )
+    plan = config.ice_plan()
+    assert plan.stun == "stun://10.0.0.1:3478"
+    assert plan.ignored_stun == ["stun:10.0.0.2:19302", "stun://10.0.0.3"]
+
+
+async def test_ignored_stun_servers_are_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    config = Configuration(ice_servers=["stun:10.0.0.1", "stun:10.0.0.2:3478"])
+    caplog.set_level(logging.INFO, logger="aiogstwebrtc")
+    async with PeerConnection(config) as pc:
+        await pc.create_data_channel("x")
+        stun = await pc.run_in_glib(lambda _pipeline, webrtc: webrtc.get_property("stun-server"))
+    assert stun == "stun://10.0.0.1:3478"
+    ignored = [r for r in caplog.records if "stun:10.0.0.2:3478" in r.getMessage()]
+    assert [r.levelno for r in ignored] == [logging.INFO]
+    assert "ignored" in ignored[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("http://10.0.0.1", r"ice_servers\[0\].*unknown ICE server scheme"),
+        ("stuns:10.0.0.1", r"ice_servers\[0\].*unknown ICE server scheme"),
+        ("10.0.0.1:3478", r"ice_servers\[0\].*unknown ICE server scheme"),
+        ("stun:", r"ice_servers\[0\].*malformed"),
+        ("stun:10.0.0.1:99999", r"ice_servers\[0\].*out of range"),
+        ("stun:10.0.0.1:port", r"ice_servers\[0\].*malformed"),
+        ("stun:10.0.0.1?transport=udp", r"ice_servers\[0\].*unsupported query"),
+        ({"urls": "turn:10.0.0.1"}, r"ice_servers\[0\].*needs a username and a credential"),
+        ({"urls": "turn:10.0.0.1", "username": "u"}, r"ice_servers\[0\].*credential"),
+        ({"urls": "turns:10.0.0.1", "credential": "p"}, r"ice_servers\[0\].*username"),
+        ({"urls": "turn:10.0.0.1?transport=tls", **TURN}, r"transport must be udp or tcp"),
+        ({"urls": "turns:10.0.0.1?transport=udp", **TURN}, r"over TLS"),
+        ({"urls": "turn:u:p@10.0.0.1", **TURN}, r"not in the URL"),
+        ({"urls": "turn:10.0.0.1?foo=bar", **TURN}, r"unsupported query"),
+        ({"urls": []}, r"ice_servers\[0\] has no URL"),
+        ({"username": "u"}, r"ice_servers\[0\]: invalid ICE server"),
+        (42, r"ice_servers\[0\]: invalid ICE server"),
+    ],
+)
+def test_bad_entries_are_refused_naming_the_entry(entry: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Configuration(ice_servers=[entry])  # type: ignore[list-item]
+
+
+def test_the_entry_index_is_the_failing_one() -> None:
+    with pytest.raises(ValueError, match=r"ice_servers\[1\] \('turn:10.0.0.2'\)"):
+        Configuration(ice_servers=["stun:10.0.0.1", {"urls": ["turn:10.0.0.2"]}])
+
+
+def test_hosts_and_ports() -> None:
+    assert parse_ice_url("stun:[::1]:3479").netloc == "[::1]:3479"
+    assert parse_ice_url("TURNS:host.example").port == 5349
+    assert parse_ice_url("turn:h?transport=TCP").relay_protocol == "tcp"
