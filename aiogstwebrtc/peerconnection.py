@@ -37,7 +37,7 @@ from .negotiator import Negotiator, as_description
 from .pipeline import PeerPipeline
 from .sdp import IceCandidate, SessionDescription
 from .states import PeerStates
-from .stats import stats_from_reply
+from .stats import selected_pairs, stats_from_reply, with_selected_pairs
 from .strategies import Strategy, get_strategy
 
 __all__ = ["PeerConnection"]
@@ -371,12 +371,21 @@ class PeerConnection:
     # --- stats and direct access -------------------------------------------------------------
 
     async def get_stats(self) -> dict[str, dict[str, Any]]:
-        """webrtcbin's statistics: ``{id: {"type": ..., ...}}`` as plain Python values."""
+        """webrtcbin's statistics: ``{id: {"type": ..., ...}}`` as plain Python values.
+
+        The selected ``candidate-pair`` of each ICE transport is there (``selected`` true)
+        with its ``local-candidate`` and ``remote-candidate``: ``candidate-type`` says
+        whether the call goes directly (host, srflx, prflx) or through a TURN server
+        (relay, with ``relay-protocol`` udp, tcp or tls).
+        """
         await self._ensure_started()
         result: dict[str, dict[str, Any]] = await self._pipeline.run(
             "get-stats", (None,), stats_from_reply, lambda: self._states.signaling_state
         )
-        return result
+        webrtc = self._pipeline.require_webrtc()
+        relays = {protocol for protocol, _ in self._pipeline.config.ice_plan().relays}
+        pairs = await self._pipeline.call(selected_pairs, webrtc, relays)
+        return with_selected_pairs(result, pairs)
 
     async def run_in_glib(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(pipeline, webrtcbin, *args)`` on the GLib thread and return its result.

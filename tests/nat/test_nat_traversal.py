@@ -1,0 +1,132 @@
+"""Calls between homes behind NATs, through the test's own coturn (tests/nat/topology.py).
+
+Each peer runs in its home namespace (tests/nat/peer_main.py); the selected candidate pair
+is read from its ``get_stats()`` and what coturn did from its log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from .coturn import PASSWORD, PORT, TLS_PORT, USER, Coturn, activity
+from .peers import Outcome, call, selected_pair
+from .topology import PUBLIC_ADDRESS, Topology
+
+log = logging.getLogger(__name__)
+
+STUN = f"stun:{PUBLIC_ADDRESS}:{PORT}"
+
+
+def turn(url: str, password: str = PASSWORD) -> dict[str, Any]:
+    return {"urls": [url], "username": USER, "credential": password}
+
+
+def pairs(outcome: Outcome) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Both sides' selected (local, remote) candidates; logs the figures."""
+    found = []
+    for side in ("offerer", "answerer"):
+        result = getattr(outcome, side)
+        assert result["connected"], f"{side}: {result}"
+        local, remote = selected_pair(result["stats"])
+        found.append((local, remote))
+        log.warning(
+            "%s connected in %.2f s: %s/%s -> %s",
+            side, result["seconds"], local["candidate-type"], local.get("relay-protocol"),
+            remote["candidate-type"],
+        )  # fmt: skip
+    return found
+
+
+async def test_friendly_nats_connect_through_server_reflexive_candidates(
+    topology: Topology, coturn: Coturn
+) -> None:
+    homes = topology.homes
+    mark = coturn.mark()
+    outcome = await call(homes["f1"], homes["f2"], {"ice_servers": [STUN]})
+    for local, remote in pairs(outcome):
+        assert "relay" not in (local["candidate-type"], remote["candidate-type"])
+        # host addresses are unreachable across the NATs: one side at least is reflexive
+        assert {local["candidate-type"], remote["candidate-type"]} & {"srflx", "prflx"}
+    (_, a_remote), (_, b_remote) = pairs(outcome)
+    assert a_remote["address"] == homes["f2"].wan_address
+    assert b_remote["address"] == homes["f1"].wan_address
+    assert activity(coturn.since(mark)).allocations == 0
+
+
+async def test_symmetric_nats_without_turn_do_not_connect(topology: Topology) -> None:
+    homes = topology.homes
+    started = time.monotonic()
+    outcome = await call(homes["s1"], homes["s2"], {"ice_servers": [STUN]}, timeout=8)
+    assert not outcome.offerer["connected"] and not outcome.answerer["connected"]
+    assert time.monotonic() - started < 20
+    log.warning("symmetric without TURN: %s", json.dumps(outcome.offerer["states"]))
+
+
+@pytest.mark.parametrize(
+    ("url", "protocol", "port"),
+    [
+        (f"turn:{PUBLIC_ADDRESS}:{PORT}", "udp", PORT),
+        (f"turn:{PUBLIC_ADDRESS}:{PORT}?transport=tcp", "tcp", PORT),
+        (f"turns:{PUBLIC_ADDRESS}:{TLS_PORT}", "tls", TLS_PORT),
+    ],
+)
+async def test_symmetric_nats_connect_through_turn(
+    topology: Topology, coturn: Coturn, url: str, protocol: str, port: int
+) -> None:
+    homes = topology.homes
+    mark = coturn.mark()
+    outcome = await call(homes["s1"], homes["s2"], {"ice_servers": [STUN, turn(url)]})
+    found = pairs(outcome)
+    assert any(local["candidate-type"] == "relay" for local, _ in found)
+    for local, _ in found:
+        if local["candidate-type"] == "relay":
+            assert local["relay-protocol"] == protocol
+            assert local["address"] == PUBLIC_ADDRESS
+    seen = activity(coturn.since(mark))
+    log.warning("coturn for %s: %s", url, seen.summary())
+    assert seen.allocations >= 2  # one per peer at least
+    if protocol == "udp":
+        assert seen.stream_connections == 0
+    else:  # TCP and TLS sessions end when the peers close (UDP ones only expire)
+        assert seen.stream_connections >= 2
+        assert seen.closed_on == {f"{PUBLIC_ADDRESS}:{port}"}
+
+
+async def test_relay_policy_uses_only_relay_on_an_open_path(
+    topology: Topology, coturn: Coturn
+) -> None:
+    homes = topology.homes
+    config = {
+        "ice_servers": [STUN, turn(f"turn:{PUBLIC_ADDRESS}:{PORT}")],
+        "ice_transport_policy": "relay",
+    }
+    outcome = await call(homes["f1"], homes["f2"], config)
+    for local, remote in pairs(outcome):
+        assert local["candidate-type"] == "relay" and remote["candidate-type"] == "relay"
+
+
+async def test_wrong_turn_credentials_fail_within_a_bound(
+    topology: Topology, coturn: Coturn
+) -> None:
+    homes = topology.homes
+    mark = coturn.mark()
+    config = {
+        "ice_servers": [turn(f"turn:{PUBLIC_ADDRESS}:{PORT}", password="wrong")],
+        "ice_transport_policy": "relay",
+    }
+    started = time.monotonic()
+    outcome = await call(homes["s1"], homes["s2"], config, timeout=8)
+    took = time.monotonic() - started
+    for result in (outcome.offerer, outcome.answerer):
+        assert not result["connected"]
+        assert "relay" not in json.dumps(result["stats"])
+    seen = activity(coturn.since(mark))
+    log.warning("wrong credentials: %.1f s, %s, states %s", took, seen.summary(),
+                outcome.offerer["states"])  # fmt: skip
+    assert seen.unauthorized >= 2 and seen.allocations == 0
+    assert took < 30
