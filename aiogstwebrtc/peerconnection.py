@@ -30,6 +30,7 @@ from .config import Configuration
 from .datachannel import DataChannel
 from .errors import ClosedError, InvalidSDPError, WebRTCError
 from .events import EventEmitter
+from .icestate import IceWatch
 from .media import RemoteTrack, RtpSender, Transceiver
 from .media.peer import PeerMedia
 from .media.sources import MediaSource
@@ -93,6 +94,14 @@ class PeerConnection:
         pipeline = PeerPipeline(self._config, strategy or get_strategy(self._config.strategy))
         self._pipeline = pipeline
         self._states = PeerStates(self._events)
+        self._ice = IceWatch(
+            self._states,
+            self._events,
+            self._descriptions,
+            lambda: len(self._negotiator.local_candidates),
+            self._config.ice_plan().relays,
+            self._config.ice_transport_policy == "relay",
+        )
         self._channels = PeerChannels(pipeline, self._events)
         self._media = PeerMedia(pipeline, self._events)
         pipeline.add_part(self._channels)
@@ -134,10 +143,10 @@ class PeerConnection:
 
     @property
     def ice_connection_state(self) -> str:
-        """ICE's state: ``new``, ``checking``, ``connected``, ``completed``, ``failed``, ...
-
-        webrtcbin 1.22 leaves it at ``new`` in data-channel-only sessions: use
-        :attr:`connection_state` there.
+        """ICE's state: ``new``, ``checking``, ``connected``, ``disconnected``, ``failed``
+        or ``closed``, read from libnice's components (webrtcbin 1.22 leaves its own at
+        ``new``). When it becomes ``failed`` the connection fails too, and an ``error``
+        event names the candidates each side offered.
         """
         return self._states.ice_connection_state
 
@@ -275,7 +284,8 @@ class PeerConnection:
         def failure() -> str | None:
             current = states.connection_state
             if current != state and current in ("failed", "closed"):
-                return f"connection {current} while waiting for {state!r}"
+                reason = f": {self._ice.failure}" if self._ice.failure else ""
+                return f"connection {current} while waiting for {state!r}{reason}"
             return None
 
         await self._wait_for(
@@ -466,6 +476,7 @@ class PeerConnection:
             finally:
                 self._channels.close_all(None)
                 self._media.end_tracks(all_built=True)
+                self._ice.close()
                 self._states.close()
                 self._events.remove_all_listeners()
                 exits.discard(self)
@@ -485,12 +496,23 @@ class PeerConnection:
         self._events.emit("negotiationneeded")
 
     def _on_state(self, name: str, value: str) -> None:
-        if self._pipeline.closed:
-            return
+        if self._pipeline.closed or name == "ice-connection-state":
+            return  # the ICE state comes from libnice (_on_ice_component_state)
         if self._states.update(name, value, self._pipeline.liveness):
             if name == "ice-gathering-state":
                 self._negotiator.maybe_end_candidates()
+                if value == "complete":
+                    self._ice.on_gathering_complete(self._pipeline.require_loop())
             self._states.check_waiters()
+
+    def _on_ice_component_state(self, stream: int, component: int, state: int) -> None:
+        """libnice's state of one ICE component changed: the ICE connection state."""
+        if not self._pipeline.closed:
+            self._ice.on_component_state(stream, component, state, self._pipeline.liveness)
+
+    def _descriptions(self) -> tuple[str | None, str | None]:
+        local, remote = self.local_description, self.remote_description
+        return (local.sdp if local else None, remote.sdp if remote else None)
 
     def _on_liveness(self, state: str | None) -> None:
         """The liveness monitor's verdict changed."""

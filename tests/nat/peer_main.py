@@ -31,11 +31,25 @@ class Peer:
         self.channel: DataChannel | None = None
         self.remote_channel: asyncio.Future[DataChannel] | None = None
         self.states: list[str] = []
+        self.ice_states: list[str] = []
+        self.error: str | None = None
         self.started = 0.0
+
+    def _on_error(self, error: Exception) -> None:
+        self.error = str(error)
 
     def _make(self, config: dict[str, Any]) -> PeerConnection:
         pc = PeerConnection(Configuration(**config))
-        pc.on("connectionstatechange", lambda: self.states.append(pc.connection_state))
+        self.failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_connection_state() -> None:
+            self.states.append(pc.connection_state)
+            if pc.connection_state == "failed" and not self.failed.done():
+                self.failed.set_result(self.error or "failed")
+
+        pc.on("connectionstatechange", on_connection_state)
+        pc.on("iceconnectionstatechange", lambda: self.ice_states.append(pc.ice_connection_state))
+        pc.on("error", self._on_error)
         self.remote_channel = asyncio.get_running_loop().create_future()
         future = self.remote_channel
         pc.on("datachannel", lambda ch: future.done() or future.set_result(ch))
@@ -76,27 +90,41 @@ class Peer:
             return {"closed": True}
         raise ValueError(f"unknown command {cmd!r}")
 
+    async def _exchange(self, timeout: float) -> None:
+        assert self.remote_channel is not None
+        if self.channel is not None:  # the offerer
+            await self.channel.wait_open(timeout)
+            self.channel.send("hello")
+            assert await self.channel.recv() == "echo"
+        else:
+            channel = await self.remote_channel
+            assert await channel.recv() == "hello"
+            channel.send("echo")
+
     async def connect(self, timeout: float) -> dict[str, Any]:
         pc = self.pc
         assert pc is not None and self.remote_channel is not None
         result: dict[str, Any] = {"connected": False}
-        try:
-            async with asyncio.timeout(timeout):
-                if self.channel is not None:  # the offerer
-                    await self.channel.wait_open(timeout)
-                    self.channel.send("hello")
-                    assert await self.channel.recv() == "echo"
-                else:
-                    channel = await self.remote_channel
-                    assert await channel.recv() == "hello"
-                    channel.send("echo")
+        exchange = asyncio.ensure_future(self._exchange(timeout))
+        done, _ = await asyncio.wait(
+            [exchange, self.failed], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if exchange in done and exchange.exception() is None:
             result["connected"] = True
-        except Exception as exc:  # reported to the test, which asserts on it
-            result["error"] = f"{type(exc).__name__}: {exc}"
+        elif exchange in done:
+            result["error"] = repr(exchange.exception())
+        elif self.failed in done:
+            result["error"] = f"failed: {self.failed.result()}"
+        else:
+            result["error"] = f"no outcome within {timeout} s"
+        if not exchange.done():
+            exchange.cancel()
         result["seconds"] = round(time.monotonic() - self.started, 3)
         result["connection_state"] = pc.connection_state
         result["ice_connection_state"] = pc.ice_connection_state
         result["states"] = self.states
+        result["ice_states"] = self.ice_states
+        result["error_event"] = self.error
         try:
             result["stats"] = await pc.get_stats()
         except Exception as exc:

@@ -1,4 +1,4 @@
-"""ICE servers as browsers take them, turned into webrtcbin's URIs (no network)."""
+"""ICE servers as browsers take them, turned into webrtcbin's URIs; the ICE state bookkeeping."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from aiogstwebrtc import Configuration, IceServer, PeerConnection
 from aiogstwebrtc.iceservers import parse_ice_url
+from aiogstwebrtc.icestate import IceComponents, candidate_types
 
 TURN = {"username": "alice", "credential": "s3cret"}
 
@@ -114,3 +115,25 @@ def test_hosts_and_ports() -> None:
     assert parse_ice_url("stun:[::1]:3479").netloc == "[::1]:3479"
     assert parse_ice_url("TURNS:host.example").port == 5349
     assert parse_ice_url("turn:h?transport=TCP").relay_protocol == "tcp"
+
+
+def test_ice_state_from_libnice_components() -> None:
+    components = IceComponents()
+    assert components.update(1, 1, 1) == "new"  # gathering
+    assert components.update(1, 1, 2) == "checking"
+    assert components.update(1, 2, 4) == "checking"  # one ready, one still checking
+    assert components.update(1, 1, 3) == "connected"
+    assert components.update(1, 1, 0) == "disconnected"  # lost after being connected
+    assert components.update(1, 1, 5) == "failed"
+
+
+def test_candidate_types_are_counted_by_type_and_protocol() -> None:
+    sdp = (
+        "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+        "a=candidate:1 1 UDP 2015363327 192.168.1.2 35848 typ host\r\n"
+        "a=candidate:2 1 UDP 1679819007 10.19.1.2 35848 typ srflx raddr 192.168.1.2 rport 1\r\n"
+        "a=candidate:3 1 TCP 1015023359 192.168.1.2 9 typ host tcptype active\r\n"
+        "a=candidate:4 1 UDP 505413887 10.19.0.1 40098 typ relay raddr 0.0.0.0 rport 0\r\n"
+    )
+    assert candidate_types(sdp) == "1 host/tcp, 1 host/udp, 1 relay/udp, 1 srflx/udp"
+    assert candidate_types(None) == "none"
