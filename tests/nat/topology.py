@@ -55,12 +55,16 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def netns_exec(namespace: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` inside ``namespace`` and wait for it."""
-    return _run("ip", "netns", "exec", namespace, *argv, check=check)
+    return _run(*netns_argv(namespace, argv), check=check)
 
 
 def netns_argv(namespace: str, argv: Sequence[str]) -> list[str]:
-    """The command line running ``argv`` inside ``namespace``."""
-    return ["ip", "netns", "exec", namespace, *argv]
+    """The command line running ``argv`` inside ``namespace``.
+
+    ``nsenter`` switches the network namespace only: ``ip netns exec`` also remounts ``/``
+    and ``/sys``, which fails in a chroot (the Debian 13 check runs the tests in one).
+    """
+    return ["nsenter", f"--net=/run/netns/{namespace}", *argv]
 
 
 @dataclass
