@@ -191,6 +191,47 @@ def read_ice_agent(webrtcbin: Gst.Element) -> GObject.Object:
     return ice
 
 
+_nice_lib: Any = None
+
+
+#: Seconds the ICE agent is kept after :func:`close_ice_agent`: libnice sends the TURN
+#: refreshes of lifetime 0 from its own thread one pacing tick later and takes the answers.
+TURN_RELEASE_GRACE = 0.5
+
+
+def close_ice_agent(webrtcbin: Gst.Element) -> bool:
+    """Release the agent's TURN allocations (``nice_agent_close_async``), without blocking.
+
+    webrtcbin (1.22) never does: its agent goes with "We still have alive TURN
+    refreshes" and every allocation stays on the TURN server until its lifetime ends
+    (600 s with coturn). libnice sends the refreshes of lifetime 0 from the agent's own
+    thread, so the agent is kept alive :data:`TURN_RELEASE_GRACE` seconds more by a timer
+    thread holding a reference (dropping it there is thread-safe). Call it on the GLib
+    thread once the pipeline is ``NULL``. False when libnice cannot be reached.
+    """
+    global _nice_lib
+    if _nice_lib is None:
+        name = ctypes.util.find_library("nice") or "libnice.so.10"
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            return False
+        lib.nice_agent_close_async.restype = None
+        lib.nice_agent_close_async.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        _nice_lib = lib
+    ice = read_ice_agent(webrtcbin)
+    agent = read_object_property(ice, "agent")
+    if agent is None:
+        return False
+    _nice_lib.nice_agent_close_async(_pointer(agent), None, None)
+    keep: list[Any] = [ice, agent]
+    timer = threading.Timer(TURN_RELEASE_GRACE, keep.clear)
+    timer.daemon = True
+    timer.name = "aiogst-turn-release"
+    timer.start()
+    return True
+
+
 #: libnice's pacing timer Ta for the first peer connections of a process. Its default,
 #: 20 ms, makes every open wait three ticks (webrtcbin's agent nominates regularly):
 #: 84 ms to open a channel; with 5 ms, 38 ms (docs/performance.md).

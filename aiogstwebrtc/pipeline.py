@@ -25,6 +25,7 @@ from .gst import (
     GObject,
     Gst,
     SctpAssociationIds,
+    close_ice_agent,
     configure_ice_agent,
     ensure_init,
     make_element,
@@ -318,6 +319,9 @@ class PeerPipeline:
             pipeline.get_bus().disable_sync_message_emission()
             if pipeline.set_state(Gst.State.NULL) == Gst.StateChangeReturn.FAILURE:
                 log.warning("the webrtcbin pipeline refused to stop")
+        if self.webrtc is not None and self.config.ice_plan().turn:
+            if not close_ice_agent(self.webrtc):  # TURN allocations released at once
+                log.info("libnice not found: TURN allocations are left to expire")
         del pipeline
         self._release_gstreamer_objects()  # the last reference: GStreamer frees it here
         trim_free_memory()

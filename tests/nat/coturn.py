@@ -114,9 +114,23 @@ class Coturn:
     def since(self, mark: int) -> str:
         return self.log()[mark:]
 
+    def wait_for(self, pattern: str, count: int, mark: int, timeout: float = 5) -> int:
+        """Until ``pattern`` occurs ``count`` times in the log after ``mark`` (bounded); how
+        many times it did. coturn is another process: its log file is all we can watch."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = len(re.findall(pattern, self.since(mark)))
+            if found >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
 
 _ALLOCATION = re.compile(r"session (\d+): .*ALLOCATE processed, success")
 _UNAUTHORIZED = re.compile(r"processed, error 401")
+
+
+#: coturn's line for an allocation its client releases (a refresh with lifetime 0).
+RELEASED = r"refreshed, realm=<[^>]*>, username=<[^>]*>, lifetime=0"
 
 
 @dataclass(frozen=True)
@@ -127,11 +141,13 @@ class TurnActivity:
     unauthorized: int  # requests answered with 401
     stream_connections: int  # TCP or TLS connections from clients
     closed_on: set[str]  # "address:port" of the listener of each session closed
+    released: int  # allocations refreshed with lifetime 0 by their client
 
     def summary(self) -> str:
         return (
             f"{self.allocations} allocations, {self.unauthorized} 401s, "
-            f"{self.stream_connections} TCP/TLS connections, sessions closed on {self.closed_on}"
+            f"{self.stream_connections} TCP/TLS connections, {self.released} released, "
+            f"sessions closed on {self.closed_on}"
         )
 
 
@@ -141,5 +157,6 @@ def activity(text: str) -> TurnActivity:
         allocations=len(re.findall(r"ALLOCATE processed, success", text)),
         unauthorized=len(re.findall(r"processed, error 401", text)),
         stream_connections=len(re.findall(r"tcp or tls connected to", text)),
+        released=len(re.findall(RELEASED, text)),
         closed_on=set(re.findall(r"closed \(2nd stage\).*, local ([0-9.]+:\d+),", text)),
     )

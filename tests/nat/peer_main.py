@@ -10,7 +10,8 @@ stderr). Nothing crosses between namespaces but these pipes.
 - ``{"cmd": "connect", "timeout": s}`` → ``{"connected": bool, "seconds": ..., "stats": ...,
   "states": [...], "error": ...}``: the offerer sends ``hello`` on its channel and waits
   for ``echo``; the answerer answers ``hello`` with ``echo``
-- ``{"cmd": "close"}`` → ``{"closed": true}``, then the process ends
+- ``{"cmd": "close"}`` → ``{"closed": true}`` once closed and TURN allocations released,
+  then the process ends
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from typing import Any
 
 from aiogstwebrtc import Configuration, DataChannel, PeerConnection, SessionDescription
+from aiogstwebrtc.gst import TURN_RELEASE_GRACE
 
 
 class Peer:
@@ -87,6 +89,9 @@ class Peer:
         if cmd == "close":
             if self.pc is not None:
                 await self.pc.close()
+                # Live on as an application would while libnice releases the TURN
+                # allocations from its thread (close() does not wait for it).
+                await asyncio.sleep(TURN_RELEASE_GRACE)
             return {"closed": True}
         raise ValueError(f"unknown command {cmd!r}")
 

@@ -72,6 +72,7 @@ class Outcome:
 
     offerer: dict[str, Any]
     answerer: dict[str, Any]
+    stderr: str = ""  # both peers' logs, filled once they have ended
 
 
 async def call(
@@ -85,20 +86,21 @@ async def call(
     """Negotiate a data channel between the two homes and try to exchange a message."""
     offerer = await PeerProcess.start(offer_home)
     answerer = await PeerProcess.start(answer_home)
+    outcome = Outcome({}, {})
     try:
         offer = await offerer.ask(cmd="offer", config=offer_config)
         answer = await answerer.ask(
             cmd="answer", config=answer_config or offer_config, sdp=offer["sdp"]
         )
         await offerer.ask(cmd="remote", sdp=answer["sdp"])
-        results = await asyncio.gather(
+        outcome.offerer, outcome.answerer = await asyncio.gather(
             offerer.ask(wait=timeout + 10, cmd="connect", timeout=timeout),
             answerer.ask(wait=timeout + 10, cmd="connect", timeout=timeout),
         )
-        return Outcome(results[0], results[1])
     finally:
         for peer in (offerer, answerer):
-            await peer.stop()
+            outcome.stderr += await peer.stop()
+    return outcome
 
 
 def selected_pair(stats: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:

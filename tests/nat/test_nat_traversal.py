@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .coturn import PASSWORD, PORT, TLS_PORT, USER, Coturn, activity
+from .coturn import PASSWORD, PORT, RELEASED, TLS_PORT, USER, Coturn, activity
 from .peers import Outcome, call, selected_pair
 from .topology import PUBLIC_ADDRESS, Topology
 
@@ -98,6 +98,9 @@ async def test_symmetric_nats_connect_through_turn(
         if local["candidate-type"] == "relay":
             assert local["relay-protocol"] == protocol
             assert local["address"] == PUBLIC_ADDRESS
+    # close() releases the allocations at once (else they stay 600 s on coturn)
+    assert coturn.wait_for(RELEASED, 2, mark) == 2
+    assert "still have alive TURN refreshes" not in outcome.stderr
     seen = activity(coturn.since(mark))
     log.warning("coturn for %s: %s", url, seen.summary())
     assert seen.allocations == 2  # one per peer, over the URL's transport only
@@ -124,6 +127,7 @@ async def test_every_turn_url_is_allocated(topology: Topology, coturn: Coturn) -
     # libnice does not say which server a relay candidate came from on 1.22; with three
     # protocols configured none is guessed.
     log.warning("relay protocols reported: %s", [local["relay-protocol"] for local in relays])
+    assert coturn.wait_for(RELEASED, 6, mark) >= 6
     seen = activity(coturn.since(mark))
     log.warning("coturn for three TURN URLs: %s", seen.summary())
     assert seen.allocations == 6  # three per peer
