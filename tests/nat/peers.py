@@ -22,8 +22,8 @@ class PeerProcess:
         self.process = process
 
     @classmethod
-    async def start(cls, home: Home) -> PeerProcess:
-        argv = netns_argv(home.namespace, [sys.executable, "-m", "tests.nat.peer_main"])
+    async def start(cls, home: Home, module: str = "tests.nat.peer_main") -> PeerProcess:
+        argv = netns_argv(home.namespace, [sys.executable, "-m", module])
         process = await asyncio.create_subprocess_exec(
             *argv,
             cwd=ROOT,
@@ -82,16 +82,29 @@ async def call(
     answer_config: dict[str, Any] | None = None,
     *,
     timeout: float = 20,
+    aiortc_ice_servers: list[dict[str, Any]] | None = None,
 ) -> Outcome:
-    """Negotiate a data channel between the two homes and try to exchange a message."""
+    """Negotiate a data channel between the two homes and try to exchange a message.
+
+    With ``aiortc_ice_servers`` the answerer is aiortc (:mod:`tests.nat.aiortc_main`) with
+    those ``iceServers``.
+    """
     offerer = await PeerProcess.start(offer_home)
-    answerer = await PeerProcess.start(answer_home)
+    if aiortc_ice_servers is None:
+        answerer = await PeerProcess.start(answer_home)
+    else:
+        answerer = await PeerProcess.start(answer_home, "tests.nat.aiortc_main")
     outcome = Outcome({}, {})
     try:
         offer = await offerer.ask(cmd="offer", config=offer_config)
-        answer = await answerer.ask(
-            cmd="answer", config=answer_config or offer_config, sdp=offer["sdp"]
-        )
+        if aiortc_ice_servers is None:
+            answer = await answerer.ask(
+                cmd="answer", config=answer_config or offer_config, sdp=offer["sdp"]
+            )
+        else:
+            answer = await answerer.ask(
+                cmd="answer", ice_servers=aiortc_ice_servers, sdp=offer["sdp"]
+            )
         await offerer.ask(cmd="remote", sdp=answer["sdp"])
         outcome.offerer, outcome.answerer = await asyncio.gather(
             offerer.ask(wait=timeout + 10, cmd="connect", timeout=timeout),

@@ -135,6 +135,32 @@ async def test_every_turn_url_is_allocated(topology: Topology, coturn: Coturn) -
     assert seen.closed_on == {f"{PUBLIC_ADDRESS}:{PORT}", f"{PUBLIC_ADDRESS}:{TLS_PORT}"}
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_aiortc_behind_a_symmetric_nat_connects_through_our_turn(
+    topology: Topology, coturn: Coturn, transport: str
+) -> None:
+    homes = topology.homes
+    mark = coturn.mark()
+    url = f"turn:{PUBLIC_ADDRESS}:{PORT}?transport={transport}"
+    ours = {"ice_servers": [STUN, turn(url)]}
+    aiortc = [
+        {"urls": [f"stun:{PUBLIC_ADDRESS}:{PORT}", url], "username": USER, "credential": PASSWORD}
+    ]
+    outcome = await call(homes["s1"], homes["s2"], ours, aiortc_ice_servers=aiortc)
+    assert outcome.offerer["connected"], outcome.offerer
+    assert outcome.answerer["connected"], outcome.answerer
+    local, remote = selected_pair(outcome.offerer["stats"])
+    log.warning(
+        "us -> aiortc over TURN/%s in %.2f s: %s/%s -> %s", transport, outcome.offerer["seconds"],
+        local["candidate-type"], local.get("relay-protocol"), remote["candidate-type"],
+    )  # fmt: skip
+    assert "relay" in (local["candidate-type"], remote["candidate-type"])
+    seen = activity(coturn.since(mark))
+    log.warning("coturn for aiortc over %s: %s", transport, seen.summary())
+    assert seen.allocations == 2  # one per peer
+    assert seen.stream_connections == (2 if transport == "tcp" else 0)
+
+
 async def test_relay_policy_uses_only_relay_on_an_open_path(
     topology: Topology, coturn: Coturn
 ) -> None:
