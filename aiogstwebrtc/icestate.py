@@ -132,7 +132,10 @@ class IceWatch:
 
     def _check_candidates(self) -> None:
         self._check = None
-        if self._local_candidates() or self.failure is not None:
+        local_sdp, _remote_sdp = self._descriptions()
+        if local_sdp is None or self.failure is not None:
+            return  # nothing was gathered for: no verdict
+        if self._local_candidates() or "a=candidate:" in local_sdp:
             return
         servers = ", ".join(f"{where} over {protocol}" for protocol, where in self._relays)
         message = "ICE failed: gathering ended without a single local candidate"

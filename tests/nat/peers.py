@@ -73,6 +73,8 @@ class Outcome:
     offerer: dict[str, Any]
     answerer: dict[str, Any]
     stderr: str = ""  # both peers' logs, filled once they have ended
+    offer_sdp: str = ""  # as sent, every candidate gathered
+    answer_sdp: str = ""
 
 
 async def call(
@@ -105,6 +107,7 @@ async def call(
             answer = await answerer.ask(
                 cmd="answer", ice_servers=aiortc_ice_servers, sdp=offer["sdp"]
             )
+        outcome.offer_sdp, outcome.answer_sdp = offer["sdp"], answer["sdp"]
         await offerer.ask(cmd="remote", sdp=answer["sdp"])
         outcome.offerer, outcome.answerer = await asyncio.gather(
             offerer.ask(wait=timeout + 10, cmd="connect", timeout=timeout),

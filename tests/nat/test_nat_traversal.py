@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from aiogstwebrtc.icestate import candidate_types
+
 from .coturn import PASSWORD, PORT, RELEASED, TLS_PORT, USER, Coturn, activity
 from .peers import Outcome, call, selected_pair
 from .topology import PUBLIC_ADDRESS, Topology
@@ -172,6 +174,9 @@ async def test_relay_policy_uses_only_relay_on_an_open_path(
     outcome = await call(homes["f1"], homes["f2"], config)
     for local, remote in pairs(outcome):
         assert local["candidate-type"] == "relay" and remote["candidate-type"] == "relay"
+    # only relay candidates were gathered (with "all" each side also has host and srflx)
+    assert candidate_types(outcome.offer_sdp) == candidate_types(outcome.answer_sdp)
+    assert candidate_types(outcome.offer_sdp) == "1 relay/udp"
 
 
 async def test_wrong_turn_credentials_fail_within_a_bound(
