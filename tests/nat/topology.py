@@ -22,7 +22,6 @@ The interfaces are not called ``veth*``: libnice ignores interfaces with that pr
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,41 +53,50 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def netns_exec(namespace: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` inside ``namespace`` and wait for it."""
+    """Run ``argv`` inside ``namespace`` (a ``/proc/PID/ns/net`` path) and wait for it."""
     return _run(*netns_argv(namespace, argv), check=check)
 
 
 def netns_argv(namespace: str, argv: Sequence[str]) -> list[str]:
-    """The command line running ``argv`` inside ``namespace``.
-
-    ``nsenter`` switches the network namespace only: ``ip netns exec`` also remounts ``/``
-    and ``/sys``, which fails in a chroot (the Debian 13 check runs the tests in one).
-    """
-    return ["nsenter", f"--net=/run/netns/{namespace}", *argv]
+    """The command line running ``argv`` inside ``namespace`` (its network namespace only)."""
+    return ["nsenter", f"--net={namespace}", *argv]
 
 
 @dataclass
 class Topology:
-    """The namespaces of one test module, deleted by :meth:`destroy` (even half-built)."""
+    """The namespaces of one test module, deleted by :meth:`destroy` (even half-built).
 
-    prefix: str = field(default_factory=lambda: f"h19nat{os.getpid()}")
+    Each namespace is held by a ``sleep`` process of ours made with ``unshare --net``: no
+    name under ``/run/netns`` (nothing shared with other test runs, nothing to remount, so it
+    works in a chroot and as an unprivileged user namespace's root), and it vanishes with
+    its holder even if the test run is killed.
+    """
+
     public: str = ""
     homes: dict[str, Home] = field(default_factory=dict)
-    _namespaces: list[str] = field(default_factory=list)
+    _holders: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def _namespace(self, name: str) -> str:
-        namespace = f"{self.prefix}-{name}"
-        _run("ip", "netns", "add", namespace)
-        self._namespaces.append(namespace)
+        holder = subprocess.Popen(
+            ["unshare", "--net", "--", "sh", "-c", "echo ready; exec sleep infinity"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._holders.append(holder)
+        assert holder.stdout is not None
+        if holder.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"could not make the network namespace {name!r}")
+        namespace = f"/proc/{holder.pid}/ns/net"
         netns_exec(namespace, "ip", "link", "set", "lo", "up")
         netns_exec(namespace, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", check=False)
+        log.debug("namespace %s is %s", name, namespace)
         return namespace
 
     def _link(self, a: str, a_if: str, a_addr: str, b: str, b_if: str, b_addr: str) -> None:
-        tmp_a, tmp_b = f"h19a{len(self._namespaces)}", f"h19b{len(self._namespaces)}"
+        tmp_a, tmp_b = f"h19a{len(self._holders)}", f"h19b{len(self._holders)}"
         _run("ip", "link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b)
-        _run("ip", "link", "set", tmp_a, "netns", a, "name", a_if)
-        _run("ip", "link", "set", tmp_b, "netns", b, "name", b_if)
+        _run("ip", "link", "set", tmp_a, "netns", _pid(a), "name", a_if)
+        _run("ip", "link", "set", tmp_b, "netns", _pid(b), "name", b_if)
         for namespace, interface, address in ((a, a_if, a_addr), (b, b_if, b_addr)):
             netns_exec(namespace, "ip", "addr", "add", address, "dev", interface)
             netns_exec(namespace, "ip", "link", "set", interface, "up")
@@ -134,9 +142,20 @@ class Topology:
         return self
 
     def destroy(self) -> None:
-        """Delete every namespace made (their interfaces and processes' sockets go too)."""
-        for namespace in reversed(self._namespaces):
-            result = _run("ip", "netns", "del", namespace, check=False)
-            if result.returncode != 0:
-                log.warning("could not delete namespace %s: %s", namespace, result.stderr)
-        self._namespaces.clear()
+        """End every holder (its namespace, interfaces and NAT state go with it)."""
+        for holder in reversed(self._holders):
+            if holder.poll() is None:
+                holder.terminate()
+            try:
+                holder.wait(5)
+            except subprocess.TimeoutExpired:
+                holder.kill()
+                holder.wait(5)
+            if holder.stdout is not None:
+                holder.stdout.close()
+        self._holders.clear()
+
+
+def _pid(namespace: str) -> str:
+    """The holder's pid in ``/proc/PID/ns/net``: ``ip link set ... netns`` takes a pid."""
+    return namespace.split("/")[2]
