@@ -14,7 +14,13 @@ from typing import Any
 
 from .gst import GObject, Gst, read_object_property
 
-__all__ = ["selected_pairs", "stats_from_reply", "structure_to_dict", "with_selected_pairs"]
+__all__ = [
+    "infer_relay_protocol",
+    "selected_pairs",
+    "stats_from_reply",
+    "structure_to_dict",
+    "with_selected_pairs",
+]
 
 
 def _plain(value: Any) -> Any:
@@ -103,12 +109,27 @@ def _candidate(stats: Any, kind: str, transport_id: str) -> dict[str, Any]:
     return entry
 
 
+def infer_relay_protocol(priority: int | None, configured: set[str]) -> str | None:
+    """The protocol to the TURN server of a local relay candidate libnice does not name.
+
+    libnice gives a relay reached over UDP the type preference 30 and one over TCP or TLS
+    20 (the top byte of the priority; measured with libnice 0.1.21 and 0.1.22): of the
+    configured protocols (``configured``) those that fit; one left is the answer, else None.
+    """
+    fitting = set(configured)
+    if priority is not None and priority >> 24 == 30:
+        fitting &= {"udp"}
+    elif priority is not None and priority >> 24 == 20:
+        fitting &= {"tcp", "tls"}
+    return next(iter(fitting)) if len(fitting) == 1 else None
+
+
 def selected_pairs(webrtc: Gst.Element, relay_protocols: set[str]) -> list[dict[str, Any]]:
     """GLib thread: the selected pair of each ICE transport, as stats entries.
 
     Each pair comes with its local and remote candidate: ``[pair, local, remote, ...]``.
-    webrtcbin 1.22 reports no relay protocol (``"none"``); when every configured TURN
-    server is reached over one protocol (``relay_protocols``), that is the local relay's.
+    webrtcbin (1.22 and 1.26) reports no relay protocol (``"none"``): it is inferred from
+    the configured TURN protocols (``relay_protocols``) with :func:`infer_relay_protocol`.
     """
     agent = read_object_property(webrtc, "ice-agent")
     entries: list[dict[str, Any]] = []
@@ -122,8 +143,9 @@ def selected_pairs(webrtc: Gst.Element, relay_protocols: set[str]) -> list[dict[
         transport_id = f"transport-stats_{dtls_name}"
         local_entry = _candidate(local, "local-candidate", transport_id)
         if "relay-protocol" in local_entry and local_entry["relay-protocol"] is None:
-            if len(relay_protocols) == 1:
-                local_entry["relay-protocol"] = next(iter(relay_protocols))
+            local_entry["relay-protocol"] = infer_relay_protocol(
+                local_entry["priority"], relay_protocols
+            )
         remote_entry = _candidate(remote, "remote-candidate", transport_id)
         pair = {
             "type": "candidate-pair",

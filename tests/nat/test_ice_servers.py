@@ -9,6 +9,7 @@ import pytest
 from aiogstwebrtc import Configuration, IceServer, PeerConnection
 from aiogstwebrtc.iceservers import parse_ice_url
 from aiogstwebrtc.icestate import IceComponents, candidate_types
+from aiogstwebrtc.stats import infer_relay_protocol
 
 TURN = {"username": "alice", "credential": "s3cret"}
 
@@ -137,3 +138,13 @@ def test_candidate_types_are_counted_by_type_and_protocol() -> None:
     )
     assert candidate_types(sdp) == "1 host/tcp, 1 host/udp, 1 relay/udp, 1 srflx/udp"
     assert candidate_types(None) == "none"
+
+
+def test_the_relay_protocol_is_inferred_only_where_it_is_certain() -> None:
+    udp, tcp_or_tls = (30 << 24) + 8191, (20 << 24) + 8191  # libnice's type preferences
+    assert infer_relay_protocol(udp, {"tls"}) is None  # contradicts: no guess
+    assert infer_relay_protocol(tcp_or_tls, {"tls"}) == "tls"
+    assert infer_relay_protocol(udp, {"udp", "tcp", "tls"}) == "udp"
+    assert infer_relay_protocol(tcp_or_tls, {"udp", "tcp"}) == "tcp"
+    assert infer_relay_protocol(tcp_or_tls, {"udp", "tcp", "tls"}) is None
+    assert infer_relay_protocol(None, {"udp"}) == "udp"

@@ -126,9 +126,11 @@ async def test_every_turn_url_is_allocated(topology: Topology, coturn: Coturn) -
     found = pairs(outcome)
     relays = [local for local, _ in found if local["candidate-type"] == "relay"]
     assert relays
-    # libnice does not say which server a relay candidate came from on 1.22; with three
-    # protocols configured none is guessed.
-    log.warning("relay protocols reported: %s", [local["relay-protocol"] for local in relays])
+    # libnice does not say which server a relay candidate came from: only UDP (type
+    # preference 30) is told apart from TCP and TLS (20)
+    for local in relays:
+        log.warning("relay priority %d: %s", local["priority"], local["relay-protocol"])
+        assert local["relay-protocol"] == ("udp" if local["priority"] >> 24 == 30 else None)
     assert coturn.wait_for(RELEASED, 6, mark) >= 6
     seen = activity(coturn.since(mark))
     log.warning("coturn for three TURN URLs: %s", seen.summary())
