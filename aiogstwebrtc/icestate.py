@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable
 
 from .errors import WebRTCError
-from .events import EventEmitter
 from .health import LivenessMonitor
 from .states import PeerStates
 
@@ -95,16 +94,17 @@ class IceWatch:
     def __init__(
         self,
         states: PeerStates,
-        events: EventEmitter,
+        on_failure: Callable[[WebRTCError], None],
         descriptions: Callable[[], tuple[str | None, str | None]],
         local_candidates: Callable[[], int],
         relays: list[tuple[str, str]],
         relay_only: bool,
     ) -> None:
-        """``descriptions()``: the local and remote SDP; ``local_candidates()``: how many
-        were gathered; ``relays``: the TURN servers, ``(protocol, host:port)``."""
+        """``on_failure(error)`` once ICE fails (the connection is already ``failed``);
+        ``descriptions()``: the local and remote SDP; ``local_candidates()``: how many were
+        gathered; ``relays``: the TURN servers, ``(protocol, host:port)``."""
         self._states = states
-        self._events = events
+        self._on_failure = on_failure
         self._descriptions = descriptions
         self._local_candidates = local_candidates
         self._relays = relays
@@ -152,7 +152,7 @@ class IceWatch:
         self.failure = message
         log.info("%s", message)
         self._states.set_connection_state("failed")
-        self._events.emit("error", WebRTCError(message))
+        self._on_failure(WebRTCError(message))
 
     def close(self) -> None:
         """Stop the pending check."""

@@ -96,7 +96,7 @@ class PeerConnection:
         self._states = PeerStates(self._events)
         self._ice = IceWatch(
             self._states,
-            self._events,
+            self._on_ice_failure,
             self._descriptions,
             lambda: len(self._negotiator.local_candidates),
             self._config.ice_plan().relays,
@@ -145,8 +145,9 @@ class PeerConnection:
     def ice_connection_state(self) -> str:
         """ICE's state: ``new``, ``checking``, ``connected``, ``disconnected``, ``failed``
         or ``closed``, read from libnice's components (webrtcbin 1.22 leaves its own at
-        ``new``). When it becomes ``failed`` the connection fails too, and an ``error``
-        event names the candidates each side offered.
+        ``new``). When it becomes ``failed`` the connection fails too, an ``error`` event
+        names the candidates each side offered, and the data channels close with that
+        error.
         """
         return self._states.ice_connection_state
 
@@ -509,6 +510,12 @@ class PeerConnection:
         """libnice's state of one ICE component changed: the ICE connection state."""
         if not self._pipeline.closed:
             self._ice.on_component_state(stream, component, state, self._pipeline.liveness)
+
+    def _on_ice_failure(self, error: WebRTCError) -> None:
+        """ICE failed (the connection is ``failed``): say why, end channels and tracks."""
+        self._events.emit("error", error)
+        self._channels.close_all(error)
+        self._media.end_tracks()
 
     def _descriptions(self) -> tuple[str | None, str | None]:
         local, remote = self.local_description, self.remote_description

@@ -116,14 +116,16 @@ class Peer:
         )
         if exchange in done and exchange.exception() is None:
             result["connected"] = True
+        elif self.failed.done():
+            result["error"] = f"failed: {self.failed.result()}"
         elif exchange in done:
             result["error"] = repr(exchange.exception())
-        elif self.failed in done:
-            result["error"] = f"failed: {self.failed.result()}"
         else:
             result["error"] = f"no outcome within {timeout} s"
         if not exchange.done():
             exchange.cancel()
+        if self.channel is not None:
+            result["channel_state"] = self.channel.ready_state
         result["seconds"] = round(time.monotonic() - self.started, 3)
         result["connection_state"] = pc.connection_state
         result["ice_connection_state"] = pc.ice_connection_state

@@ -74,6 +74,7 @@ async def test_symmetric_nats_without_turn_fail_naming_the_candidates(
         assert "local candidates: 1 host/udp, 1 srflx/udp" in error
         assert "remote candidates: 1 host/udp, 1 srflx/udp" in error
         assert result["seconds"] < 15
+    assert outcome.offerer["channel_state"] == "closed"  # closed with the ICE error
 
 
 def _summary(result: dict[str, Any]) -> str:
