@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from .channels import PeerChannels
 from .glibloop import post
-from .gst import GObject, Gst
+from .gst import GObject, Gst, read_ice_agent, read_object_property
 from .media.peer import PeerMedia
 from .negotiator import Negotiator
 from .pipeline import PeerPipeline
@@ -55,6 +55,8 @@ class BridgeListener(Protocol):
 
     def _on_pipeline_error(self, text: str) -> None: ...
 
+    def _on_ice_component_state(self, stream: int, component: int, state: int) -> None: ...
+
 
 class EventBridge:
     """webrtcbin's signals and the bus, each posted to its owner on the asyncio thread."""
@@ -85,6 +87,10 @@ class EventBridge:
         connect(webrtc, "pad-added", self._gst_on_pad_added)
         for name in STATE_PROPERTIES:
             connect(webrtc, f"notify::{name}", self._gst_on_state)
+        # webrtcbin 1.22 never updates ice-connection-state: libnice's component states do.
+        agent = read_object_property(read_ice_agent(webrtc), "agent")
+        if agent is not None:
+            connect(agent, "component-state-changed", self._gst_on_component_state)
         # Bus messages are read on the thread that posts them: no GLib loop needed. (A bus
         # sync handler set from Python keeps the pipeline alive after it is unset.)
         bus = gst_pipeline.get_bus()
@@ -124,6 +130,12 @@ class EventBridge:
         value = webrtc.get_property(pspec.name)
         trace(f"notify::{pspec.name} {value.value_nick}")
         self._post(self._peer._on_state, pspec.name, value.value_nick)
+
+    def _gst_on_component_state(
+        self, _agent: GObject.Object, stream: int, component: int, state: int
+    ) -> None:
+        trace(f"component-state-changed {stream}/{component} {state}")
+        self._post(self._peer._on_ice_component_state, stream, component, state)
 
     def _gst_on_bus_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.ERROR:

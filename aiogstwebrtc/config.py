@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from .certificate import DEFAULT_VALIDITY
+from .iceservers import IcePlan, plan_ice_servers
 
 __all__ = ["DEFAULT_RECEIVE_CAP", "Configuration", "IceServer", "check_receive_cap"]
 
@@ -41,7 +41,13 @@ class IceServer:
 class Configuration:
     """Settings of a :class:`~aiogstwebrtc.PeerConnection`.
 
-    - ``ice_servers``: STUN/TURN servers; none by default (no traffic leaves your hosts).
+    - ``ice_servers``: STUN/TURN servers as in the browser's ``iceServers``: URL strings,
+      :class:`IceServer` objects or ``{"urls": ..., "username": ..., "credential": ...}``
+      mappings; none by default (no traffic leaves your hosts). Every ``turn:``/``turns:``
+      URL is used (``?transport=udp|tcp`` honoured; ``turn:`` alone means UDP as in
+      browsers); webrtcbin takes one STUN server, so the first ``stun:`` URL is used and
+      the others are logged at INFO as ignored. A malformed URL, an unknown scheme or a
+      TURN server without username and credential raises ``ValueError`` naming the entry.
     - ``bundle_policy``: ``"max-bundle"`` (default), ``"balanced"`` or ``"max-compat"``.
     - ``ice_transport_policy``: ``"all"`` or ``"relay"``.
     - ``local_addresses``: extra addresses for ICE to gather, e.g. ``["127.0.0.1"]`` for
@@ -115,23 +121,23 @@ class Configuration:
                     IceServer(server["urls"], server.get("username"), server.get("credential"))
                 )
             else:
-                raise ValueError(f"invalid ICE server {server!r}")
+                raise ValueError(
+                    f"ice_servers[{len(result)}]: invalid ICE server {server!r} (a URL string, "
+                    "an IceServer or a mapping with 'urls')"
+                )
         return result
 
+    def ice_plan(self) -> IcePlan:
+        """What webrtcbin gets from ``ice_servers`` (see :mod:`aiogstwebrtc.iceservers`)."""
+        return plan_ice_servers(
+            [(server.url_list(), server.username, server.credential) for server in self.servers()]
+        )
+
     def stun_and_turn(self) -> tuple[str | None, list[str]]:
-        """webrtcbin's ``stun-server`` URI and its ``turn-server`` URIs."""
-        stun: str | None = None
-        turn: list[str] = []
-        for server in self.servers():
-            for url in server.url_list():
-                scheme, _, rest = url.partition(":")
-                rest = rest.lstrip("/").split("?", 1)[0]
-                if scheme == "stun" and rest:
-                    stun = stun or f"stun://{rest}"
-                elif scheme in ("turn", "turns") and rest:
-                    user = quote(server.username or "", safe="")
-                    password = quote(server.credential or "", safe="")
-                    turn.append(f"{scheme}://{user}:{password}@{rest}")
-                else:
-                    raise ValueError(f"unsupported ICE server URL {url!r}")
-        return stun, turn
+        """webrtcbin's ``stun-server`` URI and its ``add-turn-server`` URIs.
+
+        Only the first STUN URL is used (webrtcbin takes one); the peer logs the others
+        at INFO when it starts.
+        """
+        plan = self.ice_plan()
+        return plan.stun, plan.turn

@@ -35,6 +35,10 @@ marked "GLib thread" or "streaming thread" finds these and no others), each with
   source's lock.
 - ``RemoteTrack`` frames (``Gst.Sample``, ``Buffer.map`` in ``_to_frame``): a sample is ours
   once pulled from appsink; its buffer is mapped read-only.
+- The last reference to a closed peer's ICE agent when TURN was used
+  (``gst.close_ice_agent``): dropped on a timer thread :data:`gst.TURN_RELEASE_GRACE` s after
+  the pipeline stopped, once libnice (on its own thread) has released the allocations;
+  ``g_object_unref`` is thread-safe and nothing else uses the agent by then.
 
 Everything else — the threshold of ``bufferedamountlow``, closing a channel, liveness
 probes and keepalive pokes, tracks, senders, transceivers — runs on the GLib thread.

@@ -142,31 +142,94 @@ def versions() -> dict[str, str]:
 _gobject_lib: Any = None
 
 
-def _g_object_ref(obj: GObject.Object) -> None:
+def _gobject() -> Any:
     global _gobject_lib
     if _gobject_lib is None:
         lib = ctypes.CDLL(ctypes.util.find_library("gobject-2.0") or "libgobject-2.0.so.0")
         lib.g_object_ref.restype = ctypes.c_void_p
         lib.g_object_ref.argtypes = [ctypes.c_void_p]
+        lib.g_object_unref.restype = None
+        lib.g_object_unref.argtypes = [ctypes.c_void_p]
+        lib.g_object_is_floating.restype = ctypes.c_int
+        lib.g_object_is_floating.argtypes = [ctypes.c_void_p]
+        lib.g_object_get.restype = None
         ctypes.pythonapi.PyCapsule_GetPointer.restype = ctypes.c_void_p
         ctypes.pythonapi.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
         _gobject_lib = lib
-    pointer = ctypes.pythonapi.PyCapsule_GetPointer(obj.__gpointer__, None)
-    _gobject_lib.g_object_ref(pointer)
+    return _gobject_lib
+
+
+def _pointer(obj: GObject.Object) -> int:
+    pointer: int = ctypes.pythonapi.PyCapsule_GetPointer(obj.__gpointer__, None)
+    return pointer
+
+
+def read_object_property(owner: GObject.Object, name: str) -> Any:
+    """Read the object property ``name`` of ``owner`` without stealing its reference.
+
+    GStreamer 1.22's webrtcbin keeps some of its objects (the ICE agent, the SCTP
+    transport) floating: PyGObject sinks that floating reference on the first read and
+    drops it with the wrapper, freeing the object under its owners. When the object is
+    still floating we first add the reference PyGObject's sink will take.
+    """
+    lib = _gobject()
+    out = ctypes.c_void_p()
+    lib.g_object_get(
+        ctypes.c_void_p(_pointer(owner)), name.encode(), ctypes.byref(out), ctypes.c_void_p()
+    )
+    if out.value:
+        if lib.g_object_is_floating(out.value):
+            lib.g_object_ref(out.value)  # what PyGObject's sink below takes over
+            log.debug("%s: floating reference kept (GStreamer 1.22)", name)
+        lib.g_object_unref(out.value)  # g_object_get's own
+    return owner.get_property(name)
 
 
 def read_ice_agent(webrtcbin: Gst.Element) -> GObject.Object:
-    """Read webrtcbin's ``ice-agent`` without stealing webrtcbin's reference.
-
-    On 1.22 the agent is still floating when first read: PyGObject sinks that floating
-    reference and drops it with the wrapper, freeing the agent under webrtcbin. When the
-    wrapper is the only owner we give webrtcbin its reference back.
-    """
-    ice = webrtcbin.get_property("ice-agent")
-    if ice.__grefcount__ == 1:
-        _g_object_ref(ice)
-        log.debug("ice-agent reference restored (GStreamer 1.22 floating-reference bug)")
+    """Read webrtcbin's ``ice-agent`` without stealing webrtcbin's reference."""
+    ice: GObject.Object = read_object_property(webrtcbin, "ice-agent")
     return ice
+
+
+_nice_lib: Any = None
+
+
+#: Seconds the ICE agent is kept after :func:`close_ice_agent`: libnice sends the TURN
+#: refreshes of lifetime 0 from its own thread one pacing tick later and takes the answers.
+TURN_RELEASE_GRACE = 0.5
+
+
+def close_ice_agent(webrtcbin: Gst.Element) -> bool:
+    """Release the agent's TURN allocations (``nice_agent_close_async``), without blocking.
+
+    webrtcbin (1.22) never does: its agent goes with "We still have alive TURN
+    refreshes" and every allocation stays on the TURN server until its lifetime ends
+    (600 s with coturn). libnice sends the refreshes of lifetime 0 from the agent's own
+    thread, so the agent is kept alive :data:`TURN_RELEASE_GRACE` seconds more by a timer
+    thread holding a reference (dropping it there is thread-safe). Call it on the GLib
+    thread once the pipeline is ``NULL``. False when libnice cannot be reached.
+    """
+    global _nice_lib
+    if _nice_lib is None:
+        name = ctypes.util.find_library("nice") or "libnice.so.10"
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            return False
+        lib.nice_agent_close_async.restype = None
+        lib.nice_agent_close_async.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        _nice_lib = lib
+    ice = read_ice_agent(webrtcbin)
+    agent = read_object_property(ice, "agent")
+    if agent is None:
+        return False
+    _nice_lib.nice_agent_close_async(_pointer(agent), None, None)
+    keep: list[Any] = [ice, agent]
+    timer = threading.Timer(TURN_RELEASE_GRACE, keep.clear)
+    timer.daemon = True
+    timer.name = "aiogst-turn-release"
+    timer.start()
+    return True
 
 
 #: libnice's pacing timer Ta for the first peer connections of a process. Its default,

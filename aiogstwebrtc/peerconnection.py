@@ -30,6 +30,7 @@ from .config import Configuration
 from .datachannel import DataChannel
 from .errors import ClosedError, InvalidSDPError, WebRTCError
 from .events import EventEmitter
+from .icestate import IceWatch
 from .media import RemoteTrack, RtpSender, Transceiver
 from .media.peer import PeerMedia
 from .media.sources import MediaSource
@@ -37,7 +38,7 @@ from .negotiator import Negotiator, as_description
 from .pipeline import PeerPipeline
 from .sdp import IceCandidate, SessionDescription
 from .states import PeerStates
-from .stats import stats_from_reply
+from .stats import selected_pairs, stats_from_reply, with_selected_pairs
 from .strategies import Strategy, get_strategy
 
 __all__ = ["PeerConnection"]
@@ -93,6 +94,14 @@ class PeerConnection:
         pipeline = PeerPipeline(self._config, strategy or get_strategy(self._config.strategy))
         self._pipeline = pipeline
         self._states = PeerStates(self._events)
+        self._ice = IceWatch(
+            self._states,
+            self._on_ice_failure,
+            self._descriptions,
+            lambda: len(self._negotiator.local_candidates),
+            self._config.ice_plan().relays,
+            self._config.ice_transport_policy == "relay",
+        )
         self._channels = PeerChannels(pipeline, self._events)
         self._media = PeerMedia(pipeline, self._events)
         pipeline.add_part(self._channels)
@@ -134,10 +143,11 @@ class PeerConnection:
 
     @property
     def ice_connection_state(self) -> str:
-        """ICE's state: ``new``, ``checking``, ``connected``, ``completed``, ``failed``, ...
-
-        webrtcbin 1.22 leaves it at ``new`` in data-channel-only sessions: use
-        :attr:`connection_state` there.
+        """ICE's state: ``new``, ``checking``, ``connected``, ``disconnected``, ``failed``
+        or ``closed``, read from libnice's components (webrtcbin 1.22 leaves its own at
+        ``new``). When it becomes ``failed`` the connection fails too, an ``error`` event
+        names the candidates each side offered, and the data channels close with that
+        error.
         """
         return self._states.ice_connection_state
 
@@ -275,7 +285,8 @@ class PeerConnection:
         def failure() -> str | None:
             current = states.connection_state
             if current != state and current in ("failed", "closed"):
-                return f"connection {current} while waiting for {state!r}"
+                reason = f": {self._ice.failure}" if self._ice.failure else ""
+                return f"connection {current} while waiting for {state!r}{reason}"
             return None
 
         await self._wait_for(
@@ -371,12 +382,21 @@ class PeerConnection:
     # --- stats and direct access -------------------------------------------------------------
 
     async def get_stats(self) -> dict[str, dict[str, Any]]:
-        """webrtcbin's statistics: ``{id: {"type": ..., ...}}`` as plain Python values."""
+        """webrtcbin's statistics: ``{id: {"type": ..., ...}}`` as plain Python values.
+
+        The selected ``candidate-pair`` of each ICE transport is there (``selected`` true)
+        with its ``local-candidate`` and ``remote-candidate``: ``candidate-type`` says
+        whether the call goes directly (host, srflx, prflx) or through a TURN server
+        (relay, with ``relay-protocol`` udp, tcp or tls).
+        """
         await self._ensure_started()
         result: dict[str, dict[str, Any]] = await self._pipeline.run(
             "get-stats", (None,), stats_from_reply, lambda: self._states.signaling_state
         )
-        return result
+        webrtc = self._pipeline.require_webrtc()
+        relays = {protocol for protocol, _ in self._pipeline.config.ice_plan().relays}
+        pairs = await self._pipeline.call(selected_pairs, webrtc, relays)
+        return with_selected_pairs(result, pairs)
 
     async def run_in_glib(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(pipeline, webrtcbin, *args)`` on the GLib thread and return its result.
@@ -457,6 +477,7 @@ class PeerConnection:
             finally:
                 self._channels.close_all(None)
                 self._media.end_tracks(all_built=True)
+                self._ice.close()
                 self._states.close()
                 self._events.remove_all_listeners()
                 exits.discard(self)
@@ -476,12 +497,29 @@ class PeerConnection:
         self._events.emit("negotiationneeded")
 
     def _on_state(self, name: str, value: str) -> None:
-        if self._pipeline.closed:
-            return
+        if self._pipeline.closed or name == "ice-connection-state":
+            return  # the ICE state comes from libnice (_on_ice_component_state)
         if self._states.update(name, value, self._pipeline.liveness):
             if name == "ice-gathering-state":
                 self._negotiator.maybe_end_candidates()
+                if value == "complete":
+                    self._ice.on_gathering_complete(self._pipeline.require_loop())
             self._states.check_waiters()
+
+    def _on_ice_component_state(self, stream: int, component: int, state: int) -> None:
+        """libnice's state of one ICE component changed: the ICE connection state."""
+        if not self._pipeline.closed:
+            self._ice.on_component_state(stream, component, state, self._pipeline.liveness)
+
+    def _on_ice_failure(self, error: WebRTCError) -> None:
+        """ICE failed (the connection is ``failed``): say why, end channels and tracks."""
+        self._events.emit("error", error)
+        self._channels.close_all(error)
+        self._media.end_tracks()
+
+    def _descriptions(self) -> tuple[str | None, str | None]:
+        local, remote = self.local_description, self.remote_description
+        return (local.sdp if local else None, remote.sdp if remote else None)
 
     def _on_liveness(self, state: str | None) -> None:
         """The liveness monitor's verdict changed."""

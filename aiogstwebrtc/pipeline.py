@@ -25,6 +25,7 @@ from .gst import (
     GObject,
     Gst,
     SctpAssociationIds,
+    close_ice_agent,
     configure_ice_agent,
     ensure_init,
     make_element,
@@ -138,11 +139,15 @@ class PeerPipeline:
         webrtc.set_property(
             "ice-transport-policy", ICE_TRANSPORT_POLICIES[config.ice_transport_policy]
         )
-        stun, turns = config.stun_and_turn()
-        if stun:
-            webrtc.set_property("stun-server", stun)
-        for turn in turns:
-            webrtc.emit("add-turn-server", turn)
+        plan = config.ice_plan()
+        if plan.stun:
+            webrtc.set_property("stun-server", plan.stun)
+        for url in plan.ignored_stun:
+            log.info("STUN server %s ignored: webrtcbin uses one, %s", url, plan.stun)
+        for turn, (protocol, where) in zip(plan.turn, plan.relays, strict=True):
+            if not webrtc.emit("add-turn-server", turn):
+                raise WebRTCError(f"webrtcbin refused the TURN server {where} ({protocol})")
+            log.debug("TURN server %s over %s added", where, protocol)
         pipeline.add(webrtc)
         self.pipeline = pipeline
         self.webrtc = webrtc
@@ -314,6 +319,9 @@ class PeerPipeline:
             pipeline.get_bus().disable_sync_message_emission()
             if pipeline.set_state(Gst.State.NULL) == Gst.StateChangeReturn.FAILURE:
                 log.warning("the webrtcbin pipeline refused to stop")
+        if self.webrtc is not None and self.config.ice_plan().turn:
+            if not close_ice_agent(self.webrtc):  # TURN allocations released at once
+                log.info("libnice not found: TURN allocations are left to expire")
         del pipeline
         self._release_gstreamer_objects()  # the last reference: GStreamer frees it here
         trim_free_memory()

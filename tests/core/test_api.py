@@ -58,6 +58,6 @@ def test_ice_servers_become_webrtcbin_uris() -> None:
     )
     assert config.stun_and_turn() == (
         "stun://127.0.0.1:3478",
-        ["turn://u%40x:p%20w@127.0.0.1:3478"],
+        ["turn://u%40x:p%20w@127.0.0.1:3478?transport=udp"],
     )
     assert aiogstwebrtc.Configuration().stun_and_turn() == (None, [])

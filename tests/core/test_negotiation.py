@@ -160,11 +160,11 @@ async def test_init_data_channel_is_the_seeds_early_control_channel() -> None:
 
 
 async def test_handlers_run_on_the_asyncio_thread() -> None:
-    # Not iceconnectionstatechange: webrtcbin 1.22 leaves ice-connection-state at "new".
     events = (
         "icecandidate",
         "signalingstatechange",
         "icegatheringstatechange",
+        "iceconnectionstatechange",
         "connectionstatechange",
         "datachannel",
     )
@@ -197,6 +197,28 @@ async def test_handlers_run_on_the_asyncio_thread() -> None:
         assert set().union(*threads.values()) == {threading.current_thread().name}
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+async def test_ice_connection_state_follows_ice() -> None:
+    a, b = PeerConnection(), PeerConnection()
+    seen: dict[str, list[str]] = {"a": [], "b": []}
+    for name, pc in (("a", a), ("b", b)):
+        pc.on(
+            "iceconnectionstatechange",
+            lambda pc=pc, name=name: seen[name].append(pc.ice_connection_state),
+        )
+    try:
+        wire_trickle(a, b)
+        channel = await a.create_data_channel("x")
+        offer = await a.create_offer()
+        await a.set_local_description(offer)
+        await a.set_remote_description(await b.handle_offer(offer))
+        await channel.wait_open(10)
+        assert a.ice_connection_state == b.ice_connection_state == "connected"
+        assert seen == {"a": ["checking", "connected"], "b": ["checking", "connected"]}
+    finally:
+        await asyncio.gather(a.close(), b.close())
+    assert a.ice_connection_state == "closed"
 
 
 async def test_coroutine_handlers_are_scheduled_as_tasks() -> None:

@@ -1,0 +1,161 @@
+"""One peer of a NAT test, run in a home namespace: ``python -m tests.nat.peer_main``.
+
+It speaks JSON lines: commands on stdin, one reply line each on stdout (logs go to
+stderr). Nothing crosses between namespaces but these pipes.
+
+- ``{"cmd": "offer", "config": {...}}`` → ``{"sdp": ..., "type": "offer"}`` (all candidates
+  gathered: no trickle across the pipe)
+- ``{"cmd": "answer", "config": {...}, "sdp": ...}`` → the answer, likewise
+- ``{"cmd": "remote", "sdp": ...}`` → ``{"ok": true}`` (the offerer takes the answer)
+- ``{"cmd": "connect", "timeout": s}`` → ``{"connected": bool, "seconds": ..., "stats": ...,
+  "states": [...], "error": ...}``: the offerer sends ``hello`` on its channel and waits
+  for ``echo``; the answerer answers ``hello`` with ``echo``
+- ``{"cmd": "close"}`` → ``{"closed": true}`` once closed and TURN allocations released,
+  then the process ends
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from aiogstwebrtc import Configuration, DataChannel, PeerConnection, SessionDescription
+from aiogstwebrtc.gst import TURN_RELEASE_GRACE
+
+
+class Peer:
+    def __init__(self) -> None:
+        self.pc: PeerConnection | None = None
+        self.channel: DataChannel | None = None
+        self.remote_channel: asyncio.Future[DataChannel] | None = None
+        self.states: list[str] = []
+        self.ice_states: list[str] = []
+        self.error: str | None = None
+        self.started = 0.0
+
+    def _on_error(self, error: Exception) -> None:
+        self.error = str(error)
+
+    def _make(self, config: dict[str, Any]) -> PeerConnection:
+        pc = PeerConnection(Configuration(**config))
+        self.failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_connection_state() -> None:
+            self.states.append(pc.connection_state)
+            if pc.connection_state == "failed" and not self.failed.done():
+                self.failed.set_result(self.error or "failed")
+
+        pc.on("connectionstatechange", on_connection_state)
+        pc.on("iceconnectionstatechange", lambda: self.ice_states.append(pc.ice_connection_state))
+        pc.on("error", self._on_error)
+        self.remote_channel = asyncio.get_running_loop().create_future()
+        future = self.remote_channel
+        pc.on("datachannel", lambda ch: future.done() or future.set_result(ch))
+        self.pc = pc
+        return pc
+
+    async def _local(self, pc: PeerConnection) -> dict[str, Any]:
+        await pc.wait_for_ice_gathering_complete(20)
+        local = pc.local_description
+        assert local is not None
+        return {"type": local.type, "sdp": local.sdp}
+
+    async def handle(self, command: dict[str, Any]) -> dict[str, Any]:
+        cmd = command["cmd"]
+        if cmd == "offer":
+            pc = self._make(command["config"])
+            self.started = time.monotonic()
+            self.channel = await pc.create_data_channel("nat")
+            await pc.set_local_description(await pc.create_offer())
+            return await self._local(pc)
+        if cmd == "answer":
+            pc = self._make(command["config"])
+            self.started = time.monotonic()
+            await pc.handle_offer(SessionDescription("offer", command["sdp"]))
+            return await self._local(pc)
+        if cmd == "remote":
+            assert self.pc is not None
+            await self.pc.set_remote_description(SessionDescription("answer", command["sdp"]))
+            return {"ok": True}
+        if cmd == "connect":
+            return await self.connect(float(command["timeout"]))
+        if cmd == "stats":
+            assert self.pc is not None
+            return {"stats": await self.pc.get_stats()}
+        if cmd == "close":
+            if self.pc is not None:
+                await self.pc.close()
+                # Live on as an application would while libnice releases the TURN
+                # allocations from its thread (close() does not wait for it).
+                await asyncio.sleep(TURN_RELEASE_GRACE)
+            return {"closed": True}
+        raise ValueError(f"unknown command {cmd!r}")
+
+    async def _exchange(self, timeout: float) -> None:
+        assert self.remote_channel is not None
+        if self.channel is not None:  # the offerer
+            await self.channel.wait_open(timeout)
+            self.channel.send("hello")
+            assert await self.channel.recv() == "echo"
+        else:
+            channel = await self.remote_channel
+            assert await channel.recv() == "hello"
+            channel.send("echo")
+
+    async def connect(self, timeout: float) -> dict[str, Any]:
+        pc = self.pc
+        assert pc is not None and self.remote_channel is not None
+        result: dict[str, Any] = {"connected": False}
+        exchange = asyncio.ensure_future(self._exchange(timeout))
+        done, _ = await asyncio.wait(
+            [exchange, self.failed], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if exchange in done and exchange.exception() is None:
+            result["connected"] = True
+        elif self.failed.done():
+            result["error"] = f"failed: {self.failed.result()}"
+        elif exchange in done:
+            result["error"] = repr(exchange.exception())
+        else:
+            result["error"] = f"no outcome within {timeout} s"
+        if not exchange.done():
+            exchange.cancel()
+        if self.channel is not None:
+            result["channel_state"] = self.channel.ready_state
+        result["seconds"] = round(time.monotonic() - self.started, 3)
+        result["connection_state"] = pc.connection_state
+        result["ice_connection_state"] = pc.ice_connection_state
+        result["states"] = self.states
+        result["ice_states"] = self.ice_states
+        result["error_event"] = self.error
+        try:
+            result["stats"] = await pc.get_stats()
+        except Exception as exc:
+            result["stats_error"] = f"{type(exc).__name__}: {exc}"
+        return result
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="peer %(message)s")
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    peer = Peer()
+    while line := await reader.readline():
+        command = json.loads(line)
+        try:
+            reply = await peer.handle(command)
+        except Exception as exc:
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps(reply, default=str) + "\n")
+        sys.stdout.flush()
+        if command["cmd"] == "close":
+            break
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,205 @@
+"""Calls between homes behind NATs, through the test's own coturn (tests/nat/topology.py).
+
+Each peer runs in its home namespace (tests/nat/peer_main.py); the selected candidate pair
+is read from its ``get_stats()`` and what coturn did from its log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from aiogstwebrtc.icestate import candidate_types
+
+from .coturn import PASSWORD, PORT, RELEASED, TLS_PORT, USER, Coturn, activity
+from .peers import Outcome, call, selected_pair
+from .topology import PUBLIC_ADDRESS, Topology
+
+log = logging.getLogger(__name__)
+
+STUN = f"stun:{PUBLIC_ADDRESS}:{PORT}"
+
+
+def turn(url: str, password: str = PASSWORD) -> dict[str, Any]:
+    return {"urls": [url], "username": USER, "credential": password}
+
+
+def pairs(outcome: Outcome) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Both sides' selected (local, remote) candidates; logs the figures."""
+    found = []
+    for side in ("offerer", "answerer"):
+        result = getattr(outcome, side)
+        assert result["connected"], f"{side}: {result}"
+        local, remote = selected_pair(result["stats"])
+        found.append((local, remote))
+        log.warning(
+            "%s connected in %.2f s: %s/%s -> %s",
+            side, result["seconds"], local["candidate-type"], local.get("relay-protocol"),
+            remote["candidate-type"],
+        )  # fmt: skip
+    return found
+
+
+async def test_friendly_nats_connect_through_server_reflexive_candidates(
+    topology: Topology, coturn: Coturn
+) -> None:
+    homes = topology.homes
+    mark = coturn.mark()
+    outcome = await call(homes["f1"], homes["f2"], {"ice_servers": [STUN]})
+    for local, remote in pairs(outcome):
+        assert "relay" not in (local["candidate-type"], remote["candidate-type"])
+        # host addresses are unreachable across the NATs: one side at least is reflexive
+        assert {local["candidate-type"], remote["candidate-type"]} & {"srflx", "prflx"}
+    (_, a_remote), (_, b_remote) = pairs(outcome)
+    assert a_remote["address"] == homes["f2"].wan_address
+    assert b_remote["address"] == homes["f1"].wan_address
+    assert activity(coturn.since(mark)).allocations == 0
+
+
+async def test_symmetric_nats_without_turn_fail_naming_the_candidates(
+    topology: Topology, coturn: Coturn
+) -> None:
+    homes = topology.homes
+    outcome = await call(homes["s1"], homes["s2"], {"ice_servers": [STUN]}, timeout=20)
+    for result in (outcome.offerer, outcome.answerer):
+        log.warning("symmetric without TURN: %s", _summary(result))
+        assert not result["connected"]
+        assert result["error"].startswith("failed")  # not our 20 s timeout
+        assert result["connection_state"] == result["ice_connection_state"] == "failed"
+        assert result["ice_states"] == ["checking", "failed"]
+        error = result["error_event"]
+        assert "local candidates: 1 host/udp, 1 srflx/udp" in error
+        assert "remote candidates: 1 host/udp, 1 srflx/udp" in error
+        assert result["seconds"] < 15
+    assert outcome.offerer["channel_state"] == "closed"  # closed with the ICE error
+
+
+def _summary(result: dict[str, Any]) -> str:
+    return json.dumps({key: value for key, value in result.items() if key != "stats"})
+
+
+@pytest.mark.parametrize(
+    ("url", "protocol", "port"),
+    [
+        (f"turn:{PUBLIC_ADDRESS}:{PORT}", "udp", PORT),
+        (f"turn:{PUBLIC_ADDRESS}:{PORT}?transport=tcp", "tcp", PORT),
+        (f"turns:{PUBLIC_ADDRESS}:{TLS_PORT}", "tls", TLS_PORT),
+    ],
+)
+async def test_symmetric_nats_connect_through_turn(
+    topology: Topology, coturn: Coturn, url: str, protocol: str, port: int
+) -> None:
+    homes = topology.homes
+    mark = coturn.mark()
+    outcome = await call(homes["s1"], homes["s2"], {"ice_servers": [STUN, turn(url)]})
+    found = pairs(outcome)
+    assert any(local["candidate-type"] == "relay" for local, _ in found)
+    for local, _ in found:
+        if local["candidate-type"] == "relay":
+            assert local["relay-protocol"] == protocol
+            assert local["address"] == PUBLIC_ADDRESS
+    # close() releases the allocations at once (else they stay 600 s on coturn)
+    assert coturn.wait_for(RELEASED, 2, mark) == 2
+    assert "still have alive TURN refreshes" not in outcome.stderr
+    seen = activity(coturn.since(mark))
+    log.warning("coturn for %s: %s", url, seen.summary())
+    assert seen.allocations == 2  # one per peer, over the URL's transport only
+    if protocol == "udp":
+        assert seen.stream_connections == 0
+    else:  # TCP and TLS sessions end when the peers close (UDP ones only expire)
+        assert seen.stream_connections == 2
+        assert seen.closed_on == {f"{PUBLIC_ADDRESS}:{port}"}
+
+
+async def test_every_turn_url_is_allocated(topology: Topology, coturn: Coturn) -> None:
+    homes = topology.homes
+    mark = coturn.mark()
+    urls = [
+        f"turn:{PUBLIC_ADDRESS}:{PORT}",
+        f"turn:{PUBLIC_ADDRESS}:{PORT}?transport=tcp",
+        f"turns:{PUBLIC_ADDRESS}:{TLS_PORT}",
+    ]
+    config = {"ice_servers": [{"urls": urls, "username": USER, "credential": PASSWORD}]}
+    outcome = await call(homes["s1"], homes["s2"], config)
+    found = pairs(outcome)
+    relays = [local for local, _ in found if local["candidate-type"] == "relay"]
+    assert relays
+    # libnice does not say which server a relay candidate came from: only UDP (type
+    # preference 30) is told apart from TCP and TLS (20)
+    for local in relays:
+        log.warning("relay priority %d: %s", local["priority"], local["relay-protocol"])
+        assert local["relay-protocol"] == ("udp" if local["priority"] >> 24 == 30 else None)
+    assert coturn.wait_for(RELEASED, 6, mark) >= 6
+    seen = activity(coturn.since(mark))
+    log.warning("coturn for three TURN URLs: %s", seen.summary())
+    assert seen.allocations == 6  # three per peer
+    assert seen.stream_connections == 4  # TCP and TLS per peer
+    assert seen.closed_on == {f"{PUBLIC_ADDRESS}:{PORT}", f"{PUBLIC_ADDRESS}:{TLS_PORT}"}
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_aiortc_behind_a_symmetric_nat_connects_through_our_turn(
+    topology: Topology, coturn: Coturn, transport: str
+) -> None:
+    homes = topology.homes
+    mark = coturn.mark()
+    url = f"turn:{PUBLIC_ADDRESS}:{PORT}?transport={transport}"
+    ours = {"ice_servers": [STUN, turn(url)]}
+    aiortc = [
+        {"urls": [f"stun:{PUBLIC_ADDRESS}:{PORT}", url], "username": USER, "credential": PASSWORD}
+    ]
+    outcome = await call(homes["s1"], homes["s2"], ours, aiortc_ice_servers=aiortc)
+    assert outcome.offerer["connected"], outcome.offerer
+    assert outcome.answerer["connected"], outcome.answerer
+    local, remote = selected_pair(outcome.offerer["stats"])
+    log.warning(
+        "us -> aiortc over TURN/%s in %.2f s: %s/%s -> %s", transport, outcome.offerer["seconds"],
+        local["candidate-type"], local.get("relay-protocol"), remote["candidate-type"],
+    )  # fmt: skip
+    assert "relay" in (local["candidate-type"], remote["candidate-type"])
+    seen = activity(coturn.since(mark))
+    log.warning("coturn for aiortc over %s: %s", transport, seen.summary())
+    assert seen.allocations == 2  # one per peer
+    assert seen.stream_connections == (2 if transport == "tcp" else 0)
+
+
+async def test_relay_policy_uses_only_relay_on_an_open_path(
+    topology: Topology, coturn: Coturn
+) -> None:
+    homes = topology.homes
+    config = {
+        "ice_servers": [STUN, turn(f"turn:{PUBLIC_ADDRESS}:{PORT}")],
+        "ice_transport_policy": "relay",
+    }
+    outcome = await call(homes["f1"], homes["f2"], config)
+    for local, remote in pairs(outcome):
+        assert local["candidate-type"] == "relay" and remote["candidate-type"] == "relay"
+    # only relay candidates were gathered (with "all" each side also has host and srflx)
+    assert candidate_types(outcome.offer_sdp) == candidate_types(outcome.answer_sdp)
+    assert candidate_types(outcome.offer_sdp) == "1 relay/udp"
+
+
+async def test_wrong_turn_credentials_fail_within_a_bound(
+    topology: Topology, coturn: Coturn
+) -> None:
+    homes = topology.homes
+    mark = coturn.mark()
+    config = {
+        "ice_servers": [turn(f"turn:{PUBLIC_ADDRESS}:{PORT}", password="wrong")],
+        "ice_transport_policy": "relay",
+    }
+    outcome = await call(homes["s1"], homes["s2"], config, timeout=20)
+    for result in (outcome.offerer, outcome.answerer):
+        log.warning("wrong credentials: %s", _summary(result))
+        assert not result["connected"]
+        assert result["connection_state"] == result["ice_connection_state"] == "failed"
+        assert "check their credentials" in result["error_event"]
+        assert f"{PUBLIC_ADDRESS}:{PORT} over udp" in result["error_event"]
+        assert result["seconds"] < 5
+        assert "relay" not in json.dumps(result["stats"])
+    seen = activity(coturn.since(mark))
+    log.warning("wrong credentials: coturn %s", seen.summary())
+    assert seen.unauthorized >= 2 and seen.allocations == 0
