@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 from urllib.parse import urljoin
 
 import aiohttp
 
-from ..config import Configuration
+from ..config import Configuration, IceServer
 from ..errors import WebRTCError
 from ..media import MediaSource, RemoteTrack
 from ..peerconnection import PeerConnection
+from .links import ice_servers_from_links
 
-__all__ = ["WhepClient", "WhepError", "WhipClient"]
+__all__ = ["WhepClient", "WhepError", "WhipClient", "fetch_ice_servers"]
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,28 @@ class WhepError(WebRTCError):
         self.status = status
 
 
+async def fetch_ice_servers(
+    url: str, *, token: str | None = None, timeout: float = 15.0
+) -> list[IceServer]:
+    """The STUN/TURN servers a WHIP/WHEP endpoint offers its clients: ``Link`` headers of
+    its answer to ``OPTIONS`` (RFC 9725 4.6). Empty when it offers none; a server that
+    does not answer ``OPTIONS`` raises :class:`WhepError` (or ``aiohttp``'s error)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    async with aiohttp.ClientSession(timeout=client_timeout) as http:
+        async with http.options(url, headers=headers) as response:
+            if response.status >= 300:
+                raise WhepError(f"OPTIONS {url}: {response.status}", status=response.status)
+            return ice_servers_from_links(response.headers.getall("Link", []))
+
+
 class _HttpSession:
-    """One WHIP/WHEP session: POST the offer, keep the resource, DELETE it at the end."""
+    """One WHIP/WHEP session: POST the offer, keep the resource, DELETE it at the end.
+
+    Before the offer the endpoint is asked for its STUN/TURN servers (``OPTIONS``, see
+    :func:`fetch_ice_servers`) unless ``ask_ice_servers`` is False; they are added to
+    ``configuration``'s, for a peer connection not used before :meth:`play`/:meth:`publish`.
+    """
 
     def __init__(
         self,
@@ -38,13 +60,45 @@ class _HttpSession:
         token: str | None,
         configuration: Configuration | None,
         timeout: float,
+        ask_ice_servers: bool = True,
     ) -> None:
         self.url = url
         self.resource: str | None = None
-        self.pc = PeerConnection(configuration)
+        self.ice_servers_offered: list[IceServer] = []
+        self._configuration = configuration or Configuration()
+        self._pc: PeerConnection | None = None
+        self._ask_ice_servers = ask_ice_servers
+        self._token = token
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._timeout = timeout
         self._http: aiohttp.ClientSession | None = None
+
+    @property
+    def pc(self) -> PeerConnection:
+        """The peer connection (made on first use, with the endpoint's ICE servers once
+        :meth:`play`/:meth:`publish` asked for them)."""
+        if self._pc is None:
+            self._pc = PeerConnection(self._configuration)
+        return self._pc
+
+    async def _ask_for_ice_servers(self) -> None:
+        """``OPTIONS`` on the endpoint: its ICE servers join ours (if the pc is not made)."""
+        if not self._ask_ice_servers:
+            return
+        try:
+            offered = await fetch_ice_servers(self.url, token=self._token, timeout=self._timeout)
+        except (WhepError, aiohttp.ClientError, TimeoutError) as exc:
+            log.debug("the endpoint gave no ICE servers: %s", exc)
+            return
+        self.ice_servers_offered = offered
+        if not offered:
+            return
+        if self._pc is not None:
+            log.info("the endpoint offers ICE servers, but the peer connection is made")
+            return
+        servers = [*self._configuration.ice_servers, *offered]
+        self._configuration = replace(self._configuration, ice_servers=servers)
+        log.info("using the endpoint's ICE servers: %s", [s.urls for s in offered])
 
     async def _exchange(self) -> None:
         """Our offer (every candidate in it) for the server's answer; redirects followed."""
@@ -81,7 +135,8 @@ class _HttpSession:
         finally:
             if http is not None:
                 await http.close()
-            await self.pc.close()
+            if self._pc is not None:
+                await self._pc.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -110,13 +165,15 @@ class WhipClient(_HttpSession):
         token: str | None = None,
         configuration: Configuration | None = None,
         timeout: float = 15.0,
+        ask_ice_servers: bool = True,
     ) -> None:
-        super().__init__(url, token, configuration, timeout)
+        super().__init__(url, token, configuration, timeout, ask_ice_servers)
 
     async def publish(self, *sources: MediaSource) -> None:
         """Send ``sources`` until :meth:`close`."""
         if not sources:
             raise ValueError("publish what? give a VideoSource and/or an AudioSource")
+        await self._ask_for_ice_servers()
         for source in sources:
             await self.pc.add_track(source)
         await self._exchange()
@@ -138,11 +195,13 @@ class WhepClient(_HttpSession):
         token: str | None = None,
         configuration: Configuration | None = None,
         timeout: float = 15.0,
+        ask_ice_servers: bool = True,
     ) -> None:
-        super().__init__(url, token, configuration, timeout)
+        super().__init__(url, token, configuration, timeout, ask_ice_servers)
 
     async def play(self, kinds: tuple[str, ...] = ("video", "audio")) -> list[RemoteTrack]:
         """Start playing; the tracks the server sends, once each has arrived."""
+        await self._ask_for_ice_servers()
         tracks: asyncio.Queue[RemoteTrack] = asyncio.Queue()
         self.pc.on("track", tracks.put_nowait)
         for kind in kinds:
@@ -151,6 +210,8 @@ class WhepClient(_HttpSession):
         answer = self.pc.remote_description
         assert answer is not None
         sent = sum(1 for section in answer.media if section.sends)
+        if sent:  # a connection that fails says why (e.g. ICE: which candidates it had)
+            await self.pc.wait_for_connection_state("connected", self._timeout)
         received = []
         async with asyncio.timeout(self._timeout):
             for _ in range(sent):

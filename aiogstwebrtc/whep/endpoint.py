@@ -18,8 +18,8 @@ cluster that holds the stream (see :attr:`WhepEndpoint.locate`, ``docs/cluster.m
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -63,8 +63,15 @@ class WhepEndpoint(ResourceEndpoint):
         configuration: Configuration | None = None,
         max_viewers: int = 100,
         max_body: int = 64 * 1024,
+        ice_servers: Sequence[Any] = (),
     ) -> None:
-        super().__init__(prefix=prefix, token=token, configuration=configuration, max_body=max_body)
+        super().__init__(
+            prefix=prefix,
+            token=token,
+            configuration=configuration,
+            max_body=max_body,
+            ice_servers=ice_servers,
+        )
         self.max_viewers = max_viewers
         self._streams: dict[str, Broadcast] = {}
         self.locate: Callable[[str], Awaitable[str | None]] | None = None

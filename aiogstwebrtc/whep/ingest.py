@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -54,10 +55,17 @@ class WhipEndpoint(ResourceEndpoint):
         open: bool = False,
         configuration: Configuration | None = None,
         max_body: int = 64 * 1024,
+        ice_servers: Sequence[Any] = (),
     ) -> None:
         if token is None and not open:
             raise ValueError("WHIP ingest needs a token (or open=True for local testing)")
-        super().__init__(prefix=prefix, token=token, configuration=configuration, max_body=max_body)
+        super().__init__(
+            prefix=prefix,
+            token=token,
+            configuration=configuration,
+            max_body=max_body,
+            ice_servers=ice_servers,
+        )
         self._whep = whep
         self._live: dict[str, asyncio.Task[None]] = {}  # stream -> its relay's task
         self._broadcasts: dict[str, Broadcast] = {}

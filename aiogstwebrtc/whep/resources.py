@@ -6,6 +6,10 @@ on an ``If-Match`` mismatch; ``405`` for an ICE restart, not supported); ``DELET
 (``200``, then ``404``). ``OPTIONS`` answers the CORS preflight browsers send. A bearer
 token, when set, is compared in constant time (``401`` missing, ``403`` wrong); bodies are
 capped (``413``) and typed (``415``); other methods get ``405``.
+
+``ice_servers`` go to clients as ``Link`` headers (RFC 9725 4.6, :mod:`.links`) with every
+``201``, and with ``OPTIONS`` on the endpoint's URL when it carries the token (or none is
+needed): TURN credentials are never given to a caller without it.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ import asyncio
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from ..config import Configuration
 from ..errors import InvalidSDPError
 from ..peerconnection import PeerConnection
 from ..sdp import IceCandidate
+from .links import add_links, link_headers
 
 __all__ = ["CORS_HEADERS", "SDP", "SDPFRAG", "ResourceEndpoint", "error"]
 
@@ -66,10 +73,12 @@ class ResourceEndpoint:
         token: str | None,
         configuration: Configuration | None,
         max_body: int,
+        ice_servers: Sequence[Any] = (),
     ) -> None:
         if not prefix.startswith("/") or prefix.endswith("/"):
             raise ValueError("prefix must start with '/' and not end with one")
         self.prefix = prefix
+        self._links = link_headers(ice_servers)  # checked now: a bad entry raises here
         self._token = token
         self._configuration = configuration
         self.max_body = max_body
@@ -92,7 +101,7 @@ class ResourceEndpoint:
         stream = f"{self.prefix}/{{stream}}"
         resource = f"{stream}/{{resource}}"
         app.router.add_route("POST", stream, self._guarded(self._post))
-        app.router.add_route("OPTIONS", stream, self._preflight)
+        app.router.add_route("OPTIONS", stream, self._endpoint_options)
         app.router.add_route("PATCH", resource, self._guarded(self._patch))
         app.router.add_route("DELETE", resource, self._guarded(self._delete))
         app.router.add_route("OPTIONS", resource, self._preflight)
@@ -106,6 +115,21 @@ class ResourceEndpoint:
 
     async def _preflight(self, _request: web.Request) -> web.Response:
         return web.Response(status=204, headers=CORS_HEADERS)
+
+    async def _endpoint_options(self, request: web.Request) -> web.Response:
+        """The CORS preflight, and the ICE servers for a caller with the token."""
+        headers = CIMultiDict(CORS_HEADERS)
+        if self._links and self._authorised(request):
+            add_links(headers, self._links)
+        return web.Response(status=204, headers=headers)
+
+    def _authorised(self, request: web.Request) -> bool:
+        if self._token is None:
+            return True
+        given = request.headers.get("Authorization", "")
+        return given.startswith("Bearer ") and hmac.compare_digest(
+            given[7:].encode(), self._token.encode()
+        )
 
     async def _not_allowed(self, request: web.Request) -> web.Response:
         return error(405, f"{request.method} is not allowed here")
@@ -145,7 +169,8 @@ class ResourceEndpoint:
         pc.on("connectionstatechange", lambda: self._on_state(resource, session))
         log.info("%s %s on %r", self.what, resource[:8], name)
         location = f"{self.prefix}/{name}/{resource}"
-        headers = dict(CORS_HEADERS, Location=location, ETag=session.etag)
+        headers = CIMultiDict(CORS_HEADERS, Location=location, ETag=session.etag)
+        add_links(headers, self._links)
         return web.Response(status=201, text=answer_sdp, content_type=SDP, headers=headers)
 
     async def _patch(self, request: web.Request) -> web.StreamResponse:

@@ -39,9 +39,10 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 class Coturn:
     """One turnserver process; :meth:`stop` ends it (by its own pid)."""
 
-    namespace: str
+    namespace: str | None  # None: the test's own namespace (e.g. tests/whep)
     directory: Path
     process: subprocess.Popen[bytes] | None = None
+    address: str = PUBLIC_ADDRESS
 
     @property
     def log_path(self) -> Path:
@@ -53,8 +54,8 @@ class Coturn:
         config.write_text(
             "\n".join(
                 [
-                    f"listening-ip={PUBLIC_ADDRESS}",
-                    f"relay-ip={PUBLIC_ADDRESS}",
+                    f"listening-ip={self.address}",
+                    f"relay-ip={self.address}",
                     f"listening-port={PORT}",
                     f"tls-listening-port={TLS_PORT}",
                     "lt-cred-mech",
@@ -77,15 +78,16 @@ class Coturn:
                 ]
             )
         )
+        argv = ["turnserver", "-c", str(config)]
         self.process = subprocess.Popen(
-            netns_argv(self.namespace, ["turnserver", "-c", str(config)]),
+            netns_argv(self.namespace, argv) if self.namespace else argv,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             text = self.log()
-            if f"{PUBLIC_ADDRESS}:{TLS_PORT}" in text and f"{PUBLIC_ADDRESS}:{PORT}" in text:
+            if f"{self.address}:{TLS_PORT}" in text and f"{self.address}:{PORT}" in text:
                 return self
             if self.process.poll() is not None:
                 break
