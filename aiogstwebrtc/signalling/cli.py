@@ -229,10 +229,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
-    from ..whep.streams import parse_streams
+    from ..whep.streams import ice_servers_from_options, parse_streams
 
     try:
         whep = parse_streams(args.whep)
+        ice_servers = ice_servers_from_options(
+            args.whep_ice_server, args.whep_ice_username, args.whep_ice_credential
+        )
     except ValueError as exc:
         log.error("%s", exc)
         return 2
@@ -246,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
                 whep_token=args.whep_token,
                 whip=(args.whip_token, args.whip_open),
                 public_url=args.public_url,
+                ice_servers=ice_servers,
             )
         )
     except ClusterUnavailableError as exc:
@@ -295,6 +299,7 @@ async def serve_until_stopped(
     whep_token: str | None = None,
     whip: tuple[str | None, bool] = (None, False),
     public_url: str | None = None,
+    ice_servers: list[dict[str, object]] | None = None,
 ) -> None:
     """Start ``server`` (with the demo page when ``web``, WHEP streams from ``whep``) and
     run it until SIGINT/SIGTERM. In a cluster, ``public_url`` is where the other servers
@@ -305,7 +310,10 @@ async def serve_until_stopped(
     if web:
         server.add_static(WEB_DIR)
     with stop_on_signals() as stop:
-        async with serving(server.app, whep or {}, whep_token, *whip) as endpoint, server:
+        async with (
+            serving(server.app, whep or {}, whep_token, *whip, ice_servers) as endpoint,
+            server,
+        ):
             if server.cluster is not None and public_url:
                 server.cluster.advertise_whep(endpoint, public_url)
             if whip[0] or whip[1]:

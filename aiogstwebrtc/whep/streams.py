@@ -16,7 +16,7 @@ from aiohttp import web
 
 from .endpoint import WhepEndpoint
 
-__all__ = ["add_arguments", "parse_streams", "serving"]
+__all__ = ["add_arguments", "ice_servers_from_options", "parse_streams", "serving"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="take WHIP publishers without a token (local testing only)",
     )
+    parser.add_argument(
+        "--whep-ice-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a stun:/turn:/turns: URL given to WHIP/WHEP clients in Link headers "
+        "(repeatable; TURN URLs take --whep-ice-username and --whep-ice-credential)",
+    )
+    parser.add_argument("--whep-ice-username", help="the TURN username for clients")
+    parser.add_argument("--whep-ice-credential", help="the TURN credential for clients")
+
+
+def ice_servers_from_options(
+    urls: list[str], username: str | None, credential: str | None
+) -> list[dict[str, object]]:
+    """``--whep-ice-server`` URLs as ICE servers (ValueError names a bad one)."""
+    from .links import link_headers
+
+    servers: list[dict[str, object]] = []
+    for url in urls:
+        server: dict[str, object] = {"urls": url}
+        if url.lower().startswith("turn"):
+            server.update(username=username, credential=credential)
+        servers.append(server)
+    link_headers(servers)  # checks them: the error names the bad entry
+    return servers
 
 
 def parse_streams(specs: list[str]) -> dict[str, str]:
@@ -67,15 +93,18 @@ async def serving(
     token: str | None,
     whip_token: str | None = None,
     whip_open: bool = False,
+    ice_servers: list[dict[str, object]] | None = None,
 ) -> AsyncIterator[WhepEndpoint]:
     """Start a broadcast per stream and install a WHEP endpoint for them in ``app``; with
-    ``whip_token`` (or ``whip_open``) a WHIP endpoint too."""
+    ``whip_token`` (or ``whip_open``) a WHIP endpoint too. ``ice_servers`` go to clients in
+    ``Link`` headers."""
     from ..media import Broadcast, VideoSource
     from .ingest import WhipEndpoint
 
-    endpoint = WhepEndpoint(token=token)
+    links = ice_servers or []
+    endpoint = WhepEndpoint(token=token, ice_servers=links)
     whip = (
-        WhipEndpoint(endpoint, token=whip_token, open=whip_open)
+        WhipEndpoint(endpoint, token=whip_token, open=whip_open, ice_servers=links)
         if whip_token or whip_open
         else None
     )

@@ -73,3 +73,34 @@ async def test_whip_publish_to_the_server_and_whep_play_it(tmp_path: Path) -> No
             assert code == 0, output
         code, output = await stop(server, signal.SIGINT)
         assert code == 0 and "Traceback" not in output, output
+
+
+async def test_the_server_gives_its_ice_servers_to_clients_holding_the_token() -> None:
+    import aiohttp
+
+    from aiogstwebrtc.whep import ice_servers_from_links
+
+    turn = "turn:turn.example.net:3478?transport=tcp"
+    async with command(
+        "signalling-server", "--port", "0", "--whep", "cam=videotestsrc is-live=true",
+        "--whep-token", "t0k", "--whep-ice-server", "stun:stun.example.net",
+        "--whep-ice-server", turn, "--whep-ice-username", "u", "--whep-ice-credential", "p w",
+    ) as server:  # fmt: skip
+        url = (await read_until(server, r"WHEP stream:\s+(http://\S+)")).group(1)
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": "Bearer t0k"}
+            async with http.options(url, headers=headers) as response:
+                servers = ice_servers_from_links(response.headers.getall("Link", []))
+        assert [(s.urls, s.username, s.credential) for s in servers] == [
+            ("stun:stun.example.net", None, None),
+            (turn, "u", "p w"),
+        ]
+        code, output = await stop(server, signal.SIGINT)
+        assert code == 0, output
+    # A TURN URL without credentials is refused at once, naming it.
+    async with command(
+        "signalling-server", "--port", "0", "--whep-ice-server", "turn:turn.example.net"
+    ) as refused:
+        code, output = await finished(refused)
+        assert code == 2 and "turn:turn.example.net" in output, output
+        assert "Traceback" not in output
