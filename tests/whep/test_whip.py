@@ -137,3 +137,63 @@ async def test_our_whip_client_publishes_and_two_players_get_it_without_transcod
     finally:
         await whep.close()
         await whip.close()
+
+
+async def test_a_publisher_that_vanishes_ends_its_stream_within_the_dead_peer_timeout() -> None:
+    """``whip-publish`` SIGKILLed (no DELETE, no DTLS close): the dead-peer monitor of the
+    ingest session notices, the stream and its viewers end, the name is free again."""
+    import signal
+
+    from aiogstwebrtc import Configuration
+    from tests.roles.proctools import command, read_until
+
+    timeout = 3.0
+    server = SignallingServer(port=0)
+    whep = WhepEndpoint()
+    whip = WhipEndpoint(whep, token="pub", configuration=Configuration(dead_peer_timeout=timeout))
+    whep.install(server.app)
+    whip.install(server.app)
+    try:
+        async with server:
+            base = f"http://127.0.0.1:{server.port}"
+            async with command(
+                "whip-publish", f"{base}/whip/live", "--token", "pub", "--audio", "none"
+            ) as publisher:
+                await read_until(publisher, r"publishing to")
+                viewer = WhepClient(f"{base}/whep/live")
+                try:
+                    tracks = []
+                    for _ in range(50):  # the stream appears once the publisher's media flows
+                        try:
+                            tracks = await viewer.play(("video",))
+                            break
+                        except WhepError as exc:
+                            if exc.status != 404:
+                                raise
+                            await viewer.close()
+                            viewer = WhepClient(f"{base}/whep/live")
+                            await asyncio.sleep(0.2)
+                    assert tracks, "the WHIP stream never appeared over WHEP"
+                    await asyncio.wait_for(tracks[0].recv(), WAIT)
+                    ended = asyncio.Event()
+                    tracks[0].on("ended", ended.set)
+                    publisher.send_signal(signal.SIGKILL)
+                    await publisher.wait()
+                    started = asyncio.get_running_loop().time()
+                    while whip.sessions("live") or whep.viewers("live"):
+                        assert asyncio.get_running_loop().time() - started < 3 * timeout, (
+                            f"publisher gone {3 * timeout} s: still {whip.sessions('live')} "
+                            f"ingest and {whep.viewers('live')} viewer sessions"
+                        )
+                        await asyncio.sleep(0.1)
+                    await asyncio.wait_for(ended.wait(), WAIT)  # the viewer's track ended
+                finally:
+                    await viewer.close()
+            async with WhipClient(f"{base}/whip/live", token="pub") as successor:
+                from aiogstwebrtc.media import VideoSource
+
+                await successor.publish(VideoSource(width=320, height=240))  # 201: name free
+                assert successor.resource is not None
+    finally:
+        await whep.close()
+        await whip.close()
