@@ -14,11 +14,15 @@ import logging
 import os
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .admission import DEFAULT_ADMISSION, AdmissionLimits
 from .cluster.errors import ClusterUnavailableError
 from .limits import DEFAULT_RATE_LIMIT, RateLimit
 from .server import DEFAULT_HOST, DEFAULT_PORT, SignallingServer
+
+if TYPE_CHECKING:
+    from ..whep.quota import SessionLimits
 
 __all__ = ["WEB_DIR", "add_arguments", "run", "serve", "serve_until_stopped", "tls_context"]
 
@@ -229,12 +233,17 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
+    from ..whep.quota import SessionLimits
     from ..whep.streams import ice_servers_from_options, parse_streams
 
     try:
         whep = parse_streams(args.whep)
         ice_servers = ice_servers_from_options(
             args.whep_ice_server, args.whep_ice_username, args.whep_ice_credential
+        )
+        whep_limits = SessionLimits(
+            max_per_address=args.whep_sessions_per_address,
+            trusted_proxies=tuple(args.trusted_proxies or ()),
         )
     except ValueError as exc:
         log.error("%s", exc)
@@ -250,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
                 whip=(args.whip_token, args.whip_open),
                 public_url=args.public_url,
                 ice_servers=ice_servers,
+                whep_limits=whep_limits,
             )
         )
     except ClusterUnavailableError as exc:
@@ -300,6 +310,7 @@ async def serve_until_stopped(
     whip: tuple[str | None, bool] = (None, False),
     public_url: str | None = None,
     ice_servers: list[dict[str, object]] | None = None,
+    whep_limits: SessionLimits | None = None,
 ) -> None:
     """Start ``server`` (with the demo page when ``web``, WHEP streams from ``whep``) and
     run it until SIGINT/SIGTERM. In a cluster, ``public_url`` is where the other servers
@@ -311,7 +322,9 @@ async def serve_until_stopped(
         server.add_static(WEB_DIR)
     with stop_on_signals() as stop:
         async with (
-            serving(server.app, whep or {}, whep_token, *whip, ice_servers) as endpoint,
+            serving(
+                server.app, whep or {}, whep_token, *whip, ice_servers, whep_limits
+            ) as endpoint,
             server,
         ):
             if server.cluster is not None and public_url:

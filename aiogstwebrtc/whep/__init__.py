@@ -9,7 +9,8 @@
 - :class:`WhipClient`: ``await WhipClient(url, token=...).publish(VideoSource())``;
 - STUN/TURN servers for clients: ``WhepEndpoint(ice_servers=[...])`` (and WHIP) sends them
   as ``Link`` headers (RFC 9725 4.6); our clients ask for them first
-  (:func:`fetch_ice_servers`) and use them.
+  (:func:`fetch_ice_servers`) and use them;
+- :class:`SessionLimits`: sessions and offers per client address (``429`` beyond).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from .client import WhepClient, WhepError, WhipClient, fetch_ice_servers
 from .endpoint import WhepEndpoint
 from .ingest import WhipEndpoint
 from .links import ice_servers_from_links, link_headers
+from .quota import SessionLimits
 
 __all__ = [
+    "SessionLimits",
     "WhepClient",
     "WhepEndpoint",
     "WhepError",

@@ -27,6 +27,7 @@ from ..config import Configuration
 from ..errors import InvalidSDPError, WebRTCError
 from ..peerconnection import PeerConnection
 from ..sdp import SessionDescription
+from .quota import DEFAULT_SESSION_LIMITS, SessionLimits
 from .resources import CORS_HEADERS, SDP, ResourceEndpoint, error
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class WhepEndpoint(ResourceEndpoint):
         max_viewers: int = 100,
         max_body: int = 64 * 1024,
         ice_servers: Sequence[Any] = (),
+        limits: SessionLimits = DEFAULT_SESSION_LIMITS,
     ) -> None:
         super().__init__(
             prefix=prefix,
@@ -71,6 +73,7 @@ class WhepEndpoint(ResourceEndpoint):
             configuration=configuration,
             max_body=max_body,
             ice_servers=ice_servers,
+            limits=limits,
         )
         self.max_viewers = max_viewers
         self._streams: dict[str, Broadcast] = {}
@@ -128,7 +131,7 @@ class WhepEndpoint(ResourceEndpoint):
         except BaseException:
             await pc.close()
             raise
-        return self._created(name, pc, answer.sdp)
+        return self._created(request, name, pc, answer.sdp)
 
     async def _answer(
         self,

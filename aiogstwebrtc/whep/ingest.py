@@ -27,6 +27,7 @@ from ..config import Configuration
 from ..errors import InvalidSDPError, WebRTCError
 from ..peerconnection import PeerConnection
 from ..sdp import SessionDescription
+from .quota import DEFAULT_SESSION_LIMITS, SessionLimits
 from .resources import SDP, ResourceEndpoint, Session, error
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class WhipEndpoint(ResourceEndpoint):
         configuration: Configuration | None = None,
         max_body: int = 64 * 1024,
         ice_servers: Sequence[Any] = (),
+        limits: SessionLimits = DEFAULT_SESSION_LIMITS,
     ) -> None:
         if token is None and not open:
             raise ValueError("WHIP ingest needs a token (or open=True for local testing)")
@@ -65,6 +67,7 @@ class WhipEndpoint(ResourceEndpoint):
             configuration=configuration,
             max_body=max_body,
             ice_servers=ice_servers,
+            limits=limits,
         )
         self._whep = whep
         self._live: dict[str, asyncio.Task[None]] = {}  # stream -> its relay's task
@@ -102,7 +105,7 @@ class WhipEndpoint(ResourceEndpoint):
         answer = pc.local_description
         assert answer is not None
         self._live[name] = asyncio.create_task(self._relay(name, tracks, len(kinds)))
-        return self._created(name, pc, answer.sdp)
+        return self._created(request, name, pc, answer.sdp)
 
     async def _relay(self, name: str, tracks: asyncio.Queue[RemoteTrack], count: int) -> None:
         """The publisher's tracks, once arrived, as the WHEP stream ``name``."""

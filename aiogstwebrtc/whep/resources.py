@@ -7,6 +7,9 @@ on an ``If-Match`` mismatch; ``405`` for an ICE restart, not supported); ``DELET
 token, when set, is compared in constant time (``401`` missing, ``403`` wrong); bodies are
 capped (``413``) and typed (``415``); other methods get ``405``.
 
+Each client address may hold ``limits.max_per_address`` sessions and post
+``limits.offers_per_second`` offers (:mod:`.quota`); beyond, ``429`` with ``Retry-After``.
+
 ``ice_servers`` go to clients as ``Link`` headers (RFC 9725 4.6, :mod:`.links`) with every
 ``201``, and with ``OPTIONS`` on the endpoint's URL when it carries the token (or none is
 needed): TURN credentials are never given to a caller without it.
@@ -30,6 +33,7 @@ from ..errors import InvalidSDPError
 from ..peerconnection import PeerConnection
 from ..sdp import IceCandidate
 from .links import add_links, link_headers
+from .quota import DEFAULT_SESSION_LIMITS, SessionLimits, SessionQuota
 
 __all__ = ["CORS_HEADERS", "SDP", "SDPFRAG", "ResourceEndpoint", "error"]
 
@@ -53,6 +57,7 @@ class Session:
 
     stream: str
     pc: PeerConnection
+    client: str = ""  # the address it counts against (see .quota)
     etag: str = field(default_factory=lambda: f'"{secrets.token_hex(8)}"')
 
 
@@ -74,11 +79,14 @@ class ResourceEndpoint:
         configuration: Configuration | None,
         max_body: int,
         ice_servers: Sequence[Any] = (),
+        limits: SessionLimits = DEFAULT_SESSION_LIMITS,
     ) -> None:
         if not prefix.startswith("/") or prefix.endswith("/"):
             raise ValueError("prefix must start with '/' and not end with one")
         self.prefix = prefix
         self._links = link_headers(ice_servers)  # checked now: a bad entry raises here
+        self._quota = SessionQuota(limits)
+        self._posting: dict[int, str] = {}  # id(request) of a POST being handled -> client
         self._token = token
         self._configuration = configuration
         self.max_body = max_body
@@ -100,7 +108,7 @@ class ResourceEndpoint:
         """Add the routes to ``app`` (before it starts)."""
         stream = f"{self.prefix}/{{stream}}"
         resource = f"{stream}/{{resource}}"
-        app.router.add_route("POST", stream, self._guarded(self._post))
+        app.router.add_route("POST", stream, self._guarded(self._post_within_quota))
         app.router.add_route("OPTIONS", stream, self._endpoint_options)
         app.router.add_route("PATCH", resource, self._guarded(self._patch))
         app.router.add_route("DELETE", resource, self._guarded(self._delete))
@@ -110,6 +118,26 @@ class ResourceEndpoint:
 
     async def _post(self, request: web.Request) -> web.StreamResponse:
         raise NotImplementedError
+
+    async def _post_within_quota(self, request: web.Request) -> web.StreamResponse:
+        """:meth:`_post`, if the client's address may open one more session now."""
+        client = self._quota.client(request.remote, request.headers)
+        refused = self._quota.reserve(client)
+        if refused is not None:
+            reason, retry_after = refused
+            refusal = error(429, reason)
+            refusal.headers["Retry-After"] = str(retry_after)
+            return refusal
+        self._posting[id(request)] = client
+        made = False
+        try:
+            response = await self._post(request)
+            made = response.status == 201
+            return response
+        finally:
+            del self._posting[id(request)]
+            if not made:
+                self._quota.release(client)
 
     # --- HTTP --------------------------------------------------------------------------------
 
@@ -161,10 +189,12 @@ class ResourceEndpoint:
         except UnicodeDecodeError:
             return error(400, "the body is not UTF-8 text")
 
-    def _created(self, name: str, pc: PeerConnection, answer_sdp: str) -> web.Response:
+    def _created(
+        self, request: web.Request, name: str, pc: PeerConnection, answer_sdp: str
+    ) -> web.Response:
         """Register the new session of stream ``name``: its ``201``."""
         resource = secrets.token_urlsafe(18)
-        session = Session(name, pc)
+        session = Session(name, pc, self._posting.get(id(request), ""))
         self._sessions[resource] = session
         pc.on("connectionstatechange", lambda: self._on_state(resource, session))
         log.info("%s %s on %r", self.what, resource[:8], name)
@@ -214,6 +244,7 @@ class ResourceEndpoint:
     async def _end(self, resource: str) -> None:
         session = self._sessions.pop(resource, None)
         if session is not None:
+            self._quota.release(session.client)
             log.info("%s %s on %r ended", self.what, resource[:8], session.stream)
             await session.pc.close()
             await self._ended(session)

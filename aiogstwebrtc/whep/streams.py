@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .endpoint import WhepEndpoint
+from .quota import SessionLimits
 
 __all__ = ["add_arguments", "ice_servers_from_options", "parse_streams", "serving"]
 
@@ -52,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="a stun:/turn:/turns: URL given to WHIP/WHEP clients in Link headers "
         "(repeatable; TURN URLs take --whep-ice-username and --whep-ice-credential)",
+    )
+    parser.add_argument(
+        "--whep-sessions-per-address",
+        type=int,
+        default=16,
+        metavar="N",
+        help="WHIP/WHEP sessions one client address may hold (default 16; offers are also "
+        "limited to 2/s in bursts of 10 per address; --trusted-proxy names proxies)",
     )
     parser.add_argument("--whep-ice-username", help="the TURN username for clients")
     parser.add_argument("--whep-ice-credential", help="the TURN credential for clients")
@@ -94,6 +103,7 @@ async def serving(
     whip_token: str | None = None,
     whip_open: bool = False,
     ice_servers: list[dict[str, object]] | None = None,
+    limits: SessionLimits | None = None,
 ) -> AsyncIterator[WhepEndpoint]:
     """Start a broadcast per stream and install a WHEP endpoint for them in ``app``; with
     ``whip_token`` (or ``whip_open``) a WHIP endpoint too. ``ice_servers`` go to clients in
@@ -102,9 +112,10 @@ async def serving(
     from .ingest import WhipEndpoint
 
     links = ice_servers or []
-    endpoint = WhepEndpoint(token=token, ice_servers=links)
+    quota = limits or SessionLimits()
+    endpoint = WhepEndpoint(token=token, ice_servers=links, limits=quota)
     whip = (
-        WhipEndpoint(endpoint, token=whip_token, open=whip_open, ice_servers=links)
+        WhipEndpoint(endpoint, token=whip_token, open=whip_open, ice_servers=links, limits=quota)
         if whip_token or whip_open
         else None
     )

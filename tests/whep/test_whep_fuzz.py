@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from aiogstwebrtc import PeerConnection
 from aiogstwebrtc.media import RemoteTrack
 from aiogstwebrtc.whep import WhepClient, WhepEndpoint
+from aiogstwebrtc.whep.quota import SessionLimits
 from tests.signalling.test_sig_fuzz import background
 from tests.whep.test_whep import WAIT, whep_server
 
@@ -40,7 +41,10 @@ class Live:
 
 @contextlib.asynccontextmanager
 async def live_endpoint() -> AsyncIterator[Live]:
-    async with whep_server(token=TOKEN) as (base, endpoint, _broadcast):
+    # Every offer is the fuzzer's, from one address: no per-address limits here (their own
+    # test is tests/whep/test_whep_limits.py).
+    unlimited = SessionLimits(max_per_address=1000, offers_per_second=1000, offers_burst=1000)
+    async with whep_server(token=TOKEN, limits=unlimited) as (base, endpoint, _broadcast):
         pc = PeerConnection()
         try:
             await pc.add_transceiver("video", "recvonly")
@@ -184,3 +188,4 @@ def test_junk_requests_get_clean_answers_and_never_disturb_a_viewer() -> None:
         assert bg.run(still_playing()) == 1  # the steady viewer, and no session left over
         # The fuzz reached the handlers, not only the router: sessions made and refused.
         assert {201, 204, 400, 404, 405} <= live.statuses, sorted(live.statuses)
+        assert 429 not in live.statuses
