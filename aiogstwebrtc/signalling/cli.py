@@ -260,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
                 public_url=args.public_url,
                 ice_servers=ice_servers,
                 whep_limits=whep_limits,
+                peer_token=args.token,
             )
         )
     except ClusterUnavailableError as exc:
@@ -311,10 +312,12 @@ async def serve_until_stopped(
     public_url: str | None = None,
     ice_servers: list[dict[str, object]] | None = None,
     whep_limits: SessionLimits | None = None,
+    peer_token: str | None = None,
 ) -> None:
     """Start ``server`` (with the demo page when ``web``, WHEP streams from ``whep``) and
     run it until SIGINT/SIGTERM. In a cluster, ``public_url`` is where the other servers
     redirect viewers of this server's WHEP streams."""
+    from ..whep.announce import StreamAnnouncer
     from ..whep.streams import serving
     from ._shutdown import say, stop_on_signals
 
@@ -329,6 +332,8 @@ async def serve_until_stopped(
         ):
             if server.cluster is not None and public_url:
                 server.cluster.advertise_whep(endpoint, public_url)
+            if whep or whip[0] or whip[1]:  # WHEP streams are producers here as well
+                await endpoint.announce(StreamAnnouncer(server.url, token=peer_token))
             if whip[0] or whip[1]:
                 say(f"WHIP ingest:       {server.url.replace('ws', 'http', 1)}whip/NAME")
             for name in whep or {}:

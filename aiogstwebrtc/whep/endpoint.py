@@ -17,6 +17,7 @@ cluster that holds the stream (see :attr:`WhepEndpoint.locate`, ``docs/cluster.m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from ..config import Configuration
 from ..errors import InvalidSDPError, WebRTCError
 from ..peerconnection import PeerConnection
 from ..sdp import SessionDescription
+from .announce import StreamAnnouncer
 from .quota import DEFAULT_SESSION_LIMITS, SessionLimits
 from .resources import CORS_HEADERS, SDP, ResourceEndpoint, error
 
@@ -78,6 +80,41 @@ class WhepEndpoint(ResourceEndpoint):
         self.max_viewers = max_viewers
         self._streams: dict[str, Broadcast] = {}
         self.locate: Callable[[str], Awaitable[str | None]] | None = None
+        self._announcer: StreamAnnouncer | None = None
+        self._announcing: set[asyncio.Task[None]] = set()
+
+    async def announce(self, announcer: StreamAnnouncer) -> None:
+        """List every stream, now and later, as a producer on a signalling server (see
+        :mod:`.announce`); :meth:`close` takes them off."""
+        self._announcer = announcer
+        for name, broadcast in list(self._streams.items()):
+            if not broadcast.ended:
+                await announcer.add(name, broadcast)
+
+    def _announce(self, name: str, broadcast: Broadcast | None) -> None:
+        announcer = self._announcer
+        if announcer is None:
+            return
+        work = announcer.add(name, broadcast) if broadcast is not None else announcer.remove(name)
+        task = asyncio.ensure_future(self._announce_safely(work, name))
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    @staticmethod
+    async def _announce_safely(work: Awaitable[None], name: str) -> None:
+        try:
+            await work
+        except Exception as exc:  # the signalling server is gone: WHEP goes on without it
+            log.warning("stream %r: listing it as a producer failed: %s", name, exc)
+
+    async def close(self) -> None:
+        """End every session and take the streams off the signalling server's list."""
+        await super().close()
+        if self._announcing:
+            await asyncio.gather(*self._announcing, return_exceptions=True)
+        announcer, self._announcer = self._announcer, None
+        if announcer is not None:
+            await announcer.close()
 
     def streams(self) -> list[str]:
         """The names of the streams offered now."""
@@ -88,10 +125,12 @@ class WhepEndpoint(ResourceEndpoint):
         if not name or "/" in name:
             raise ValueError("a stream name is one non-empty path segment")
         self._streams[name] = broadcast
+        self._announce(name, broadcast)
 
     async def remove_stream(self, name: str) -> None:
         """Stop offering ``name``; its viewers' sessions end."""
-        self._streams.pop(name, None)
+        if self._streams.pop(name, None) is not None:
+            self._announce(name, None)
         for resource, session in list(self._sessions.items()):
             if session.stream == name:
                 await self._end(resource)
