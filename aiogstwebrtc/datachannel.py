@@ -244,7 +244,8 @@ class DataChannel:
             size = len(data)
         else:
             raise TypeError(f"data must be str or bytes, not {type(data).__name__}")
-        if self._ready_state != "open" or self._channel is None:
+        channel = self._channel  # read once: teardown on the GLib thread may clear it
+        if self._ready_state != "open" or channel is None:
             if self._ready_state == "connecting":
                 raise InvalidStateError(f"data channel {self._label!r} is not open yet")
             raise ClosedError(f"data channel {self._label!r} is {self._ready_state}")
@@ -257,9 +258,9 @@ class DataChannel:
             )
         try:
             if isinstance(data, str):
-                self._channel.send_string_full(data)
+                channel.send_string_full(data)
             else:
-                self._channel.send_data_full(GLib.Bytes.new(data))
+                channel.send_data_full(GLib.Bytes.new(data))
         except GLib.Error as exc:
             if "too large" in exc.message:
                 raise MessageTooLargeError(exc.message) from exc
