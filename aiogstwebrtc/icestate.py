@@ -88,6 +88,18 @@ def ice_failure_message(local_sdp: str | None, remote_sdp: str | None, relay_onl
     return message
 
 
+def _ignore_failure(_error: WebRTCError) -> None:
+    """The failure callback of a closed watch."""
+
+
+def _no_descriptions() -> tuple[str | None, str | None]:
+    return None, None
+
+
+def _no_candidates() -> int:
+    return 0
+
+
 class IceWatch:
     """asyncio thread: the ICE connection state and ICE failure of one peer connection."""
 
@@ -155,7 +167,11 @@ class IceWatch:
         self._on_failure(WebRTCError(message))
 
     def close(self) -> None:
-        """Stop the pending check."""
+        """Stop the pending check and let go of the peer connection's callbacks (they
+        hold it: without this the two would wait for the cyclic garbage collector)."""
         if self._check is not None:
             self._check.cancel()
             self._check = None
+        self._on_failure = _ignore_failure
+        self._descriptions = _no_descriptions
+        self._local_candidates = _no_candidates
