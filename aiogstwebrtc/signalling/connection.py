@@ -2,23 +2,47 @@
 
 A slow or stuck peer only ever loses its own connection: what waits for it is bounded in
 messages and in characters, and a peer letting either fill up is dropped.
+
+A message for a peer with nothing queued, nothing being written and room in its socket
+buffer is written at once, as a websocket frame built once per message however many peers
+get it (:func:`text_frame`): a status fanned out to 900 listeners is then 900 socket writes
+in one callback instead of 900 writer tasks woken one by one (issue 15: the other clients'
+p99 latency during such fan-outs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 
 from aiohttp import WSCloseCode, web
 
 from .limits import RateLimit, RateLimiter
 
-__all__ = ["CLOSE_TIMEOUT", "Connection"]
+__all__ = ["CLOSE_TIMEOUT", "Connection", "text_frame"]
 
 log = logging.getLogger("aiogstwebrtc.signalling.server")
 
 CLOSE_TIMEOUT = 2.0
 """Seconds for a peer's close handshake, or for its last messages to go out."""
+
+DIRECT_WRITE_LIMIT = 64 * 1024
+"""Bytes in a peer's socket buffer below which a message may skip its queue."""
+
+
+def text_frame(text: str) -> bytes:
+    """``text`` as one final, unmasked websocket text frame (RFC 6455 5.2), as a server
+    sends it without compression."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
 
 
 class Connection:
@@ -46,11 +70,18 @@ class Connection:
         self._queued_chars = 0
         self._max_queued_chars = queue_chars
         self._closing: asyncio.Future[None] | None = None
+        self._writing = False
         self._writer = asyncio.create_task(self._write_loop(), name=f"signalling-send-{peer_id}")
 
-    def send(self, text: str) -> None:
-        """Queue ``text``; a peer that lets its queue fill up is disconnected."""
+    def send(self, text: str, frame: bytes | None = None) -> None:
+        """Send ``text`` (``frame``: it as :func:`text_frame` built it) at once when nothing
+        is ahead of it, else queue it; a peer that lets its queue fill up is disconnected."""
         if self.dropped:
+            return
+        if frame is not None and self._may_write_now():
+            transport = self.request.transport
+            assert transport is not None
+            transport.write(frame)
             return
         try:
             if self._queued_chars + len(text) > self._max_queued_chars:
@@ -62,11 +93,23 @@ class Connection:
             return
         self._queued_chars += len(text)
 
+    def _may_write_now(self) -> bool:
+        """Nothing queued or being written, an uncompressed open socket with room."""
+        if self._writing or not self._queue.empty() or self.ws.closed or self.ws.compress:
+            return False
+        transport = self.request.transport
+        return (
+            transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
+        )
+
     async def _write_loop(self) -> None:
         while True:
             text = await self._queue.get()
             if text is None:
                 return
+            self._writing = True  # from here until sent, nothing may overtake it
             self._queued_chars -= len(text)
             try:
                 await self.ws.send_str(text)
@@ -74,6 +117,8 @@ class Connection:
                 log.debug("sending to peer %s failed: %r", self.peer_id, exc)
                 self.dropped = True
                 return
+            finally:
+                self._writing = False
 
     def drop(self, reason: str) -> None:
         """Abort the connection at once (from any task, never blocking).
