@@ -296,7 +296,10 @@ if __name__ == "__main__":
         default=2000,
         help="--passthrough: the camera's H.264 bitrate (a 720p30 IP camera: 2000-4000)",
     )
-    parser.add_argument("--serve", choices=["ours", "aiortc", "rtsp", "transcode", "transcode-vp8"])
+    parser.add_argument(
+        "--serve",
+        choices=["ours", "aiortc", "rtsp", "transcode", "transcode-vp8", "transcode-each"],
+    )
     parser.add_argument("--kbps", type=int, default=1000, help=argparse.SUPPRESS)
     parser.add_argument("--rtsp", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=1)
