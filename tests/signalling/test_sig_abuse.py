@@ -26,6 +26,13 @@ from .sigtools import RawPeer, start_raw_session
 
 ATTACKER = "127.0.0.2"
 LEGIT_LATENCY = 1.0  # generous: 2 shared cores; the bench measures the real figures
+MAX_SERVER_RSS_MIB = 128  # docs/security.md: the bound under every abuse (measured 49-67)
+
+
+async def assert_rss_bounded(server: ServerProcess) -> None:
+    """The server's memory stayed within the documented bound during the abuse."""
+    stats = await server.stats()
+    assert stats["rss_kib"] < MAX_SERVER_RSS_MIB * 1024, stats
 
 
 async def legit_rounds(url: str, rounds: int = 3) -> dict[str, Any]:
@@ -98,6 +105,7 @@ async def test_unregistered_websockets_are_capped_per_address_and_closed(tmp_pat
         assert len(held) == 8, (len(held), refused[:3])
         assert all(isinstance(e, aiohttp.ClientError) for e in refused), refused[:3]
         await legit_rounds(server.url)
+        await assert_rss_bounded(server)
         # the attacker's websockets sent nothing: closed with 1008 once their time is up
         for ws in held:
             async with asyncio.timeout(6):
@@ -130,6 +138,7 @@ async def test_connections_that_never_upgrade_are_capped_and_timed_out(tmp_path:
         refused = await asyncio.gather(*(closed_by_server(r, 0.3) for r, _ in conns))
         assert sum(not r for r in refused) <= 8, refused  # only 8 ever wait for an upgrade
         await legit_rounds(server.url)
+        await assert_rss_bounded(server)
         # the header-read timeout: every one is closed, the slow ones included
         closed = await asyncio.gather(*(closed_by_server(r, 3.0) for r, _ in conns))
         assert all(closed)
@@ -202,6 +211,7 @@ async def test_list_bursts_on_aborted_connections_do_not_stall_others(tmp_path: 
 
             attacking = asyncio.ensure_future(attack())
             await legit_rounds(server.url)
+            await assert_rss_bounded(server)
             await attacking
             stats = await server.stats()
             assert stats["peers"] == 50  # the attacker's connections are all gone
@@ -313,6 +323,7 @@ async def test_malformed_requests_and_resets_are_quiet(tmp_path: Path) -> None:
                 writer.close()
             await asyncio.to_thread(reset_socket, port, upgrade)
         await legit_rounds(server.url, rounds=2)
+        await assert_rss_bounded(server)
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/") as response:
                 assert response.headers["Server"] == "aiogstwebrtc"
