@@ -194,6 +194,23 @@ def read_ice_agent(webrtcbin: Gst.Element) -> GObject.Object:
 _nice_lib: Any = None
 
 
+def _libnice() -> Any:
+    """libnice through ctypes (webrtcbin does not expose these calls), or None."""
+    global _nice_lib
+    if _nice_lib is None:
+        name = ctypes.util.find_library("nice") or "libnice.so.10"
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            return None
+        lib.nice_agent_close_async.restype = None
+        lib.nice_agent_close_async.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        lib.nice_agent_restart_stream.restype = ctypes.c_int
+        lib.nice_agent_restart_stream.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        _nice_lib = lib
+    return _nice_lib
+
+
 #: Seconds the ICE agent is kept after :func:`close_ice_agent`: libnice sends the TURN
 #: refreshes of lifetime 0 from its own thread one pacing tick later and takes the answers.
 TURN_RELEASE_GRACE = 0.5
@@ -209,27 +226,42 @@ def close_ice_agent(webrtcbin: Gst.Element) -> bool:
     thread holding a reference (dropping it there is thread-safe). Call it on the GLib
     thread once the pipeline is ``NULL``. False when libnice cannot be reached.
     """
-    global _nice_lib
-    if _nice_lib is None:
-        name = ctypes.util.find_library("nice") or "libnice.so.10"
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            return False
-        lib.nice_agent_close_async.restype = None
-        lib.nice_agent_close_async.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        _nice_lib = lib
+    lib = _libnice()
+    if lib is None:
+        return False
     ice = read_ice_agent(webrtcbin)
     agent = read_object_property(ice, "agent")
     if agent is None:
         return False
-    _nice_lib.nice_agent_close_async(_pointer(agent), None, None)
+    lib.nice_agent_close_async(_pointer(agent), None, None)
     keep: list[Any] = [ice, agent]
     timer = threading.Timer(TURN_RELEASE_GRACE, keep.clear)
     timer.daemon = True
     timer.name = "aiogst-turn-release"
     timer.start()
     return True
+
+
+def ice_restart_available() -> bool:
+    """libnice (for ``nice_agent_restart_stream``) can be reached."""
+    return _libnice() is not None
+
+
+def restart_ice_stream(webrtcbin: Gst.Element, stream_id: int) -> bool:
+    """GLib thread: ``nice_agent_restart_stream`` on the agent's stream ``stream_id``.
+
+    libnice drops the stream's checks, remote candidates and incoming checks, gives it new
+    random local credentials (webrtcbin then sets those of the description) and checks
+    again once remote credentials and candidates come; the selected pair keeps carrying
+    data meanwhile. False when libnice cannot be reached or refuses.
+    """
+    lib = _libnice()
+    if lib is None:
+        return False
+    agent = read_object_property(read_ice_agent(webrtcbin), "agent")
+    if agent is None:
+        return False
+    return bool(lib.nice_agent_restart_stream(_pointer(agent), stream_id))
 
 
 #: libnice's pacing timer Ta for the first peer connections of a process. Its default,

@@ -16,6 +16,13 @@ from .certificate import with_fingerprint
 from .channels import PeerChannels
 from .errors import ClosedError, InvalidSDPError, InvalidStateError, NegotiationError
 from .events import EventEmitter
+from .icerestart import (
+    IceCredentials,
+    IceGenerations,
+    credentials_of,
+    restart_ice_streams,
+    with_credentials,
+)
 from .media.peer import PeerMedia
 from .negotiation import (
     LOCAL_ALLOWED,
@@ -68,6 +75,9 @@ class Negotiator:
         self._remote_candidates: list[IceCandidate] = []
         self._queued_candidates: list[IceCandidate] = []
         self._end_of_candidates_sent = False
+        #: Both sides' ICE credentials and the restarts between them.
+        self.generations = IceGenerations()
+        self._local_ufrag: str | None = None  # the generation local candidates belong to
 
     # --- descriptions ------------------------------------------------------------------------
 
@@ -95,6 +105,9 @@ class Negotiator:
         self._require_state("create_offer", ("stable", "have-local-offer"))
         await self._media.wait_for_sender_caps()
         sdp = await self._run("create-offer", None, extract=description_extractor("offer"))
+        credentials = self.generations.offer_credentials()
+        if credentials is not None:  # restart_ice(): webrtcbin would reuse the last ones
+            sdp = with_credentials(sdp, credentials)
         return SessionDescription("offer", self._own_fingerprint(sdp))
 
     async def create_answer(self) -> SessionDescription:
@@ -111,6 +124,9 @@ class Negotiator:
             await self._media.fit_to_offer(self.remote)
         await self._media.wait_for_sender_caps()
         sdp = await self._run("create-answer", None, extract=description_extractor("answer"))
+        credentials = self.generations.answer_credentials()
+        if credentials is not None:  # the offer restarted ICE: so does the answer
+            sdp = with_credentials(sdp, credentials)
         return SessionDescription("answer", self._own_fingerprint(sdp))
 
     async def set_local_description(
@@ -127,10 +143,20 @@ class Negotiator:
             f"set_local_description({description.type})", LOCAL_ALLOWED[description.type]
         )
         self._pipeline.require_webrtc()
+        credentials = _credentials(description)
+        restart = self.generations.local_applies(credentials)
+        if restart:
+            await self._restart_ice_streams()
+        if credentials is not None:
+            self._local_ufrag = credentials.ufrag
         await self._run("set-local-description", to_gst_description(description), extract=no_reply)
         self.local = description if description.type != "rollback" else None
+        renewed = credentials is not None and self.generations.local not in (None, credentials)
+        self.generations.local_applied(credentials)
         self._channels.note_sctp(description)
         await self._media.refresh_transceivers()
+        if renewed:
+            self._announce_candidates_again()
 
     async def set_remote_description(
         self, description: SessionDescription | Mapping[str, Any]
@@ -154,15 +180,24 @@ class Negotiator:
         if any(section.kind == "application" for section in description.media):
             await self._channels.ensure_keepalive_channel()
         gst_description = to_gst_description(description)
+        credentials = _credentials(description)
+        if self.generations.remote_applies(credentials, description.type == "offer"):
+            await self._restart_ice_streams()
         await self._run("set-remote-description", gst_description, extract=no_reply)
         if description.type == "rollback":
             self.remote = None
             return
         self.remote = description
+        self.generations.remote_applied(credentials)
         self._channels.note_sctp(description)
         await self._media.after_remote_description(description)
         queued, self._queued_candidates = self._queued_candidates, []
         for candidate in queued:
+            if self._later_generation(candidate):
+                self._queued_candidates.append(candidate)
+                continue
+            if self._old_generation(candidate):
+                continue
             try:
                 await self._apply_candidate(candidate)
             except InvalidSDPError as exc:
@@ -171,11 +206,31 @@ class Negotiator:
     # --- remote candidates -------------------------------------------------------------------
 
     async def add_remote_candidate(self, candidate: IceCandidate) -> None:
-        """Apply ``candidate``, or queue it until the remote description is set."""
-        if self.remote is None:
+        """Apply ``candidate``, or queue it until the remote description is set.
+
+        A candidate naming its ICE generation (``username_fragment`` or a ``ufrag``
+        extension) is ignored when that generation is over (an ICE restart followed), and
+        queued when the remote description of its generation has not come yet.
+        """
+        if self._old_generation(candidate):
+            return
+        if self.remote is None or self._later_generation(candidate):
             self._queued_candidates.append(candidate)
             return
         await self._apply_candidate(candidate)
+
+    def _old_generation(self, candidate: IceCandidate) -> bool:
+        ufrag = candidate.ufrag
+        if ufrag is None or ufrag not in self.generations.old_remote:
+            return False
+        if self.generations.remote is not None and ufrag == self.generations.remote.ufrag:
+            return False
+        log.debug("ignored a remote ICE candidate of an earlier generation (ufrag %s)", ufrag)
+        return True
+
+    def _later_generation(self, candidate: IceCandidate) -> bool:
+        ufrag, remote = candidate.ufrag, self.generations.remote
+        return ufrag is not None and remote is not None and ufrag != remote.ufrag
 
     async def _apply_candidate(self, candidate: IceCandidate) -> None:
         assert self.remote is not None
@@ -208,7 +263,7 @@ class Negotiator:
             if mline < len(sections):
                 mid = sections[mline].mid
         try:
-            candidate = IceCandidate(text, mline, mid)
+            candidate = IceCandidate(text, mline, mid, self._local_ufrag)
         except InvalidSDPError:
             log.warning("webrtcbin produced an unusable candidate %r", text)
             return
@@ -227,6 +282,27 @@ class Negotiator:
         if self._states.ice_gathering_state == "complete" and not self._end_of_candidates_sent:
             self._end_of_candidates_sent = True
             self._events.emit("icecandidate", None)
+
+    # --- ICE restart -------------------------------------------------------------------------
+
+    async def _restart_ice_streams(self) -> None:
+        webrtc = self._pipeline.require_webrtc()
+        streams = await self._pipeline.call(restart_ice_streams, webrtc)
+        self.generations.stream_restarted()
+        log.info("ICE restart: libnice stream(s) %s restarted", streams)
+
+    def _announce_candidates_again(self) -> None:
+        """The new generation's local candidates: libnice keeps those it gathered (it does
+        not gather again after a restart), so each is announced again with the new ufrag."""
+        old, self.local_candidates = self.local_candidates, []
+        for candidate in old:
+            renewed = IceCandidate(
+                candidate.candidate, candidate.sdp_mline_index, candidate.sdp_mid, self._local_ufrag
+            )
+            self.local_candidates.append(renewed)
+            self._events.emit("icecandidate", renewed)
+        self._end_of_candidates_sent = False
+        self.maybe_end_candidates()
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -249,3 +325,9 @@ class Negotiator:
                 f"{operation} is not allowed in signaling state {state!r} "
                 f"(allowed: {', '.join(allowed)})"
             )
+
+
+def _credentials(description: SessionDescription) -> IceCredentials | None:
+    if description.type not in ("offer", "answer", "pranswer"):
+        return None
+    return credentials_of(description.sdp)

@@ -30,6 +30,7 @@ from .config import Configuration
 from .datachannel import DataChannel
 from .errors import ClosedError, InvalidSDPError, WebRTCError
 from .events import EventEmitter
+from .icerestart import require_ice_restart
 from .icestate import IceWatch
 from .media import RemoteTrack, RtpSender, Transceiver
 from .media.peer import PeerMedia
@@ -258,6 +259,30 @@ class PeerConnection:
             return
         await self._ensure_started()
         await self._negotiator.add_remote_candidate(candidate)
+
+    async def restart_ice(self) -> None:
+        """Restart ICE like the browser's ``restartIce()``: the next offer carries new ICE
+        credentials, and applying it restarts libnice's checks (see docs/nat.md).
+
+        In ``stable`` state with a negotiated session a ``negotiationneeded`` event follows;
+        otherwise the offer made after the current negotiation restarts. Channels and tracks
+        stay as they are. Raises :class:`ClosedError` once closed and
+        :class:`MissingComponentError` when libnice cannot be reached.
+        """
+        if self._pipeline.closed:
+            raise ClosedError("the peer connection is closed")
+        require_ice_restart()
+        generations = self._negotiator.generations
+        if generations.local is None:
+            return  # nothing negotiated yet: the first offer has fresh credentials anyway
+        already = generations.restart_requested
+        generations.restart_requested = True
+        if not already and self._states.signaling_state == "stable":
+            asyncio.get_running_loop().call_soon(self._emit_restart_negotiation)
+
+    def _emit_restart_negotiation(self) -> None:
+        if not self._pipeline.closed and self._negotiator.generations.restart_requested:
+            self._events.emit("negotiationneeded")
 
     async def wait_for_ice_gathering_complete(self, timeout: float | None = None) -> None:
         """Wait until every local candidate is gathered (for non-trickle signalling)."""
