@@ -207,6 +207,13 @@ def _libnice() -> Any:
         lib.nice_agent_close_async.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         lib.nice_agent_restart_stream.restype = ctypes.c_int
         lib.nice_agent_restart_stream.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        lib.nice_agent_set_local_credentials.restype = ctypes.c_int
+        lib.nice_agent_set_local_credentials.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_uint,
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+        ]
         _nice_lib = lib
     return _nice_lib
 
@@ -247,13 +254,17 @@ def ice_restart_available() -> bool:
     return _libnice() is not None
 
 
-def restart_ice_stream(webrtcbin: Gst.Element, stream_id: int) -> bool:
-    """GLib thread: ``nice_agent_restart_stream`` on the agent's stream ``stream_id``.
+def restart_ice_stream(
+    webrtcbin: Gst.Element, stream_id: int, ufrag: str, pwd: str, *, restart: bool = True
+) -> bool:
+    """GLib thread: ``nice_agent_restart_stream`` on the agent's stream ``stream_id``, then
+    ``nice_agent_set_local_credentials`` with ``ufrag``/``pwd`` (only the latter when
+    ``restart`` is False).
 
-    libnice drops the stream's checks, remote candidates and incoming checks, gives it new
-    random local credentials (webrtcbin then sets those of the description) and checks
-    again once remote credentials and candidates come; the selected pair keeps carrying
-    data meanwhile. False when libnice cannot be reached or refuses.
+    The restart drops the stream's checks, remote candidates and incoming checks and gives
+    it random local credentials, replaced here by the description's; libnice checks again
+    once remote credentials and candidates come, and the selected pair keeps carrying data
+    meanwhile. False when libnice cannot be reached or refuses.
     """
     lib = _libnice()
     if lib is None:
@@ -261,7 +272,12 @@ def restart_ice_stream(webrtcbin: Gst.Element, stream_id: int) -> bool:
     agent = read_object_property(read_ice_agent(webrtcbin), "agent")
     if agent is None:
         return False
-    return bool(lib.nice_agent_restart_stream(_pointer(agent), stream_id))
+    pointer = _pointer(agent)
+    if restart and not lib.nice_agent_restart_stream(pointer, stream_id):
+        return False
+    return bool(
+        lib.nice_agent_set_local_credentials(pointer, stream_id, ufrag.encode(), pwd.encode())
+    )
 
 
 #: libnice's pacing timer Ta for the first peer connections of a process. Its default,

@@ -79,13 +79,14 @@ def with_credentials(sdp: str, credentials: IceCredentials) -> str:
 
 
 class IceGenerations:
-    """The ICE credentials of both sides and the restarts between them.
+    """The ICE credentials of both sides and the restarts between them (no GStreamer).
 
-    ``restart_requested`` is set by ``restart_ice()``; :meth:`offer_credentials` gives the
-    credentials the next local offer carries, :meth:`answer_credentials` those of the
-    answer to a remote offer that restarted ICE. :meth:`local_applies` and
-    :meth:`remote_applies` say whether applying a description must restart libnice's
-    stream first (once per generation).
+    ``restart_requested`` is set by ``restart_ice()``. :meth:`offer_credentials` and
+    :meth:`answer_credentials` give the credentials a local description must carry instead
+    of webrtcbin's. libnice's stream restarts when a remote description renews the remote
+    credentials (:meth:`remote_renews`): a remote offer that restarts ICE, or the answer to
+    our restarting offer. An answer that keeps them means the peer did not restart ICE
+    (aiortc does not): :meth:`remote_kept` gives the local credentials to go back to.
     """
 
     def __init__(self) -> None:
@@ -94,50 +95,61 @@ class IceGenerations:
         #: ufrags of the remote side's earlier generations: their candidates are ignored.
         self.old_remote: set[str] = set()
         self.restart_requested = False
-        self._pending: IceCredentials | None = None  # our next generation's credentials
-        self._stream_restarted = False  # libnice's stream restarted for the pending one
-        self._remote_renewed = False  # the remote side's credentials changed since
         #: How many times libnice's stream was restarted.
         self.restarts = 0
+        self._pending: IceCredentials | None = None  # our next generation's credentials
+        self._previous: IceCredentials | None = None  # ours before the pending ones
+        self._kept: IceCredentials | None = None  # ours again after a peer kept its own
+        self._restarted = False  # libnice's stream restarted for the pending credentials
 
     @property
-    def restarting(self) -> bool:
-        """A restart is under way: libnice's stream restarted, the generation not settled."""
-        return self._stream_restarted
+    def pending(self) -> IceCredentials | None:
+        """Our credentials of the restart under way, if any."""
+        return self._pending
 
     def offer_credentials(self) -> IceCredentials | None:
         """The credentials for a new local offer, or None to keep webrtcbin's."""
-        if self.local is None:
-            return None  # the first offer: nothing to restart
-        if self.restart_requested and self._pending is None:
+        if self.local is not None and self.restart_requested and self._pending is None:
             self._pending = IceCredentials.generate()
-        return self._pending
+            self._previous = self.local
+        return self._pending or self._kept
 
     def answer_credentials(self) -> IceCredentials | None:
         """The credentials for the answer, or None to keep webrtcbin's."""
-        return self._pending
+        return self._pending or self._kept
 
-    def local_applies(self, credentials: IceCredentials | None) -> bool:
-        """A local description with ``credentials`` is about to be applied: restart the
-        stream first?"""
-        if credentials is None or self.local is None or credentials == self.local:
-            return False
-        return not self._stream_restarted
-
-    def remote_applies(self, credentials: IceCredentials | None, is_offer: bool) -> bool:
-        """A remote description with ``credentials`` is about to be applied: restart the
-        stream first? A remote offer with new credentials restarts ICE here too: the answer
-        then carries new local credentials (:meth:`answer_credentials`)."""
+    def remote_renews(self, credentials: IceCredentials | None, is_offer: bool) -> bool:
+        """A remote description with ``credentials`` is about to be applied: does it start
+        a new generation (restart libnice's stream with :attr:`pending` first)?"""
         if credentials is None or self.remote is None or credentials == self.remote:
             return False
-        if is_offer and self._pending is None:
+        if is_offer:  # the peer restarts ICE: so do we, with new credentials of our own
             self._pending = IceCredentials.generate()
-        return not self._stream_restarted
+            self._previous = self.local
+            self._kept = None
+            self._restarted = False
+            return True
+        return self._pending is not None and self.local == self._pending
+
+    def remote_kept(
+        self, credentials: IceCredentials | None, is_offer: bool
+    ) -> IceCredentials | None:
+        """An answer to our restarting offer keeps the remote credentials: the peer did not
+        restart ICE. Our credentials to go back to (libnice's stream was not restarted),
+        else None."""
+        if is_offer or credentials is None or credentials != self.remote:
+            return None
+        if self._pending is None or self.local != self._pending or self._previous is None:
+            return None
+        self._kept = self.local = self._previous
+        self._pending = self._previous = None
+        self.restart_requested = False
+        return self._kept
 
     def stream_restarted(self) -> None:
-        """libnice's stream was restarted for the pending generation."""
-        self._stream_restarted = True
+        """libnice's stream was restarted with :attr:`pending`."""
         self.restarts += 1
+        self._restarted = True
 
     def local_applied(self, credentials: IceCredentials | None) -> None:
         """A local description with ``credentials`` was applied."""
@@ -154,16 +166,14 @@ class IceGenerations:
             return
         if self.remote is not None and credentials != self.remote:
             self.old_remote.add(self.remote.ufrag)
-            self._remote_renewed = True
         self.remote = credentials
         self._settle()
 
     def _settle(self) -> None:
-        """Both sides use their new credentials: the restart is over."""
-        if self._pending is not None and self.local == self._pending and self._remote_renewed:
-            self._pending = None
-            self._stream_restarted = False
-            self._remote_renewed = False
+        """Our new credentials are applied and libnice's stream restarted: it is over."""
+        if self._pending is not None and self.local == self._pending and self._restarted:
+            self._pending = self._previous = None
+            self._restarted = False
 
 
 def require_ice_restart() -> None:
@@ -174,21 +184,25 @@ def require_ice_restart() -> None:
         )
 
 
-def restart_ice_streams(webrtcbin: Gst.Element) -> list[int]:
-    """GLib thread: restart each of webrtcbin's libnice streams; their ids (one with
-    max-bundle). :class:`MissingComponentError` when libnice cannot be reached."""
-    restarted: list[int] = []
+def restart_ice_streams(
+    webrtcbin: Gst.Element, credentials: IceCredentials, *, restart: bool = True
+) -> list[int]:
+    """GLib thread: restart each of webrtcbin's libnice streams and give it ``credentials``
+    (only the latter when ``restart`` is False); their ids (one with max-bundle).
+    :class:`MissingComponentError` when libnice cannot be reached."""
+    done: list[int] = []
     for _name, transport in ice_transports(webrtcbin):
         stream = read_object_property(transport, "stream")
         if stream is None:
             continue
         stream_id = int(stream.get_property("stream-id"))
-        if stream_id in restarted:
+        if stream_id in done:
             continue
-        if not restart_ice_stream(webrtcbin, stream_id):
+        if not restart_ice_stream(
+            webrtcbin, stream_id, credentials.ufrag, credentials.pwd, restart=restart
+        ):
             raise MissingComponentError(
                 f"libnice could not restart ICE stream {stream_id} (libnice not reachable)"
             )
-        restarted.append(stream_id)
-    log.debug("ICE streams restarted: %s", restarted)
-    return restarted
+        done.append(stream_id)
+    return done

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from .certificate import with_fingerprint
@@ -144,9 +145,6 @@ class Negotiator:
         )
         self._pipeline.require_webrtc()
         credentials = _credentials(description)
-        restart = self.generations.local_applies(credentials)
-        if restart:
-            await self._restart_ice_streams()
         if credentials is not None:
             self._local_ufrag = credentials.ufrag
         await self._run("set-local-description", to_gst_description(description), extract=no_reply)
@@ -181,7 +179,11 @@ class Negotiator:
             await self._channels.ensure_keepalive_channel()
         gst_description = to_gst_description(description)
         credentials = _credentials(description)
-        if self.generations.remote_applies(credentials, description.type == "offer"):
+        is_offer = description.type == "offer"
+        kept = self.generations.remote_kept(credentials, is_offer)
+        if kept is not None:
+            await self._keep_credentials(kept)
+        elif self.generations.remote_renews(credentials, is_offer):
             await self._restart_ice_streams()
         await self._run("set-remote-description", gst_description, extract=no_reply)
         if description.type == "rollback":
@@ -286,10 +288,33 @@ class Negotiator:
     # --- ICE restart -------------------------------------------------------------------------
 
     async def _restart_ice_streams(self) -> None:
+        """libnice's stream restarts with our credentials of the new generation."""
+        credentials = self.generations.pending
+        assert credentials is not None
         webrtc = self._pipeline.require_webrtc()
-        streams = await self._pipeline.call(restart_ice_streams, webrtc)
+        streams = await self._pipeline.call(restart_ice_streams, webrtc, credentials)
         self.generations.stream_restarted()
         log.info("ICE restart: libnice stream(s) %s restarted", streams)
+
+    async def _keep_credentials(self, credentials: IceCredentials) -> None:
+        """The peer answered our restarting offer without restarting ICE (aiortc does so):
+        libnice's stream, never restarted, takes our earlier credentials back, which the
+        peer still uses, and later descriptions carry them."""
+        log.warning(
+            "ICE restart: the remote peer answered with its old ICE credentials (it does "
+            "not restart ICE); the session goes on with the old ones"
+        )
+        webrtc = self._pipeline.require_webrtc()
+        await self._pipeline.call(partial(restart_ice_streams, restart=False), webrtc, credentials)
+        self._local_ufrag = credentials.ufrag
+        if self.local is not None:
+            self.local = SessionDescription(
+                self.local.type, with_credentials(self.local.sdp, credentials)
+            )
+        self.local_candidates = [
+            IceCandidate(c.candidate, c.sdp_mline_index, c.sdp_mid, credentials.ufrag)
+            for c in self.local_candidates
+        ]
 
     def _announce_candidates_again(self) -> None:
         """The new generation's local candidates: libnice keeps those it gathered (it does

@@ -1,4 +1,5 @@
-"""``restart_ice()`` between two of our peers with no NAT (the test run's own namespace).
+"""``restart_ice()`` between two of our peers, and against aiortc, with no NAT (the test
+run's own namespace).
 
 The restart is negotiated in the running session: new ICE credentials in offer and answer,
 libnice checks again, and a data channel sending numbered messages all along loses and
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiogstwebrtc import IceCandidate, PeerConnection
 from aiogstwebrtc.icerestart import credentials_of
+from tests.aiortc_peer import aiortc_peer, from_aiortc, to_aiortc, we_offer
 from tests.helpers import connected_pair
 
 log = logging.getLogger(__name__)
@@ -109,3 +112,54 @@ async def test_restart_ice_renews_credentials_and_keeps_the_channel() -> None:
         log.warning("ICE restart on loopback: %d messages sent, %d received", sent, len(received))
         assert received == list(range(sent))
         assert a.connection_state == b.connection_state == "connected"
+
+
+async def test_restart_ice_against_aiortc_keeps_the_session() -> None:
+    """aiortc 1.16 has no ICE restart: its answer keeps its credentials (its ICE transport
+    starts once). Our side then goes back to its old credentials instead of restarting
+    libnice's stream, which would fail every new check (aioice rejects the new username)."""
+    ours = PeerConnection()
+    theirs = aiortc_peer()
+    try:
+        received: list[int] = []
+        done = asyncio.get_running_loop().create_future()
+
+        @theirs.on("datachannel")  # type: ignore[misc]
+        def on_channel(channel: Any) -> None:
+            @channel.on("message")  # type: ignore[misc]
+            def on_message(message: str) -> None:
+                if message == "end":
+                    done.set_result(None)
+                else:
+                    received.append(int(message))
+
+        channel = await ours.create_data_channel("x")
+        await we_offer(ours, theirs, trickle=False)
+        await channel.wait_open(10)
+        old = credentials_of(ours.local_description.sdp)  # type: ignore[union-attr]
+        for n in range(50):
+            channel.send(str(n))
+        await ours.restart_ice()
+        offer = await ours.create_offer()
+        assert credentials_of(offer.sdp) != old
+        await ours.set_local_description(offer)
+        for n in range(50, 100):
+            channel.send(str(n))
+        await theirs.setRemoteDescription(to_aiortc(ours.local_description))  # type: ignore[arg-type]
+        await theirs.setLocalDescription(await theirs.createAnswer())
+        await ours.set_remote_description(from_aiortc(theirs.localDescription))
+        # back on the old credentials, in the description and in the next offer
+        assert credentials_of(ours.local_description.sdp) == old  # type: ignore[union-attr]
+        assert credentials_of((await ours.create_offer()).sdp) == old
+        await asyncio.sleep(1.5)  # checks and consent go on with the old credentials
+        for n in range(100, 150):
+            channel.send(str(n))
+        channel.send("end")
+        await asyncio.wait_for(done, 10)
+        assert received == list(range(150))
+        assert ours.connection_state == "connected"
+        assert ours.ice_connection_state == "connected"
+        assert theirs.iceConnectionState == "completed"
+    finally:
+        await ours.close()
+        await theirs.close()
