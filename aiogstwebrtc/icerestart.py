@@ -7,12 +7,15 @@ description with other credentials it only passes them to libnice
 (``nice_agent_set_local_credentials`` / ``..._remote_credentials``), which changes the
 STUN usernames but runs no new checks. So a restart here is three steps:
 
-1. the description gets new credentials (:func:`with_credentials`) before it is applied;
-2. before webrtcbin applies the first description of the new generation (our offer, or the
-   remote offer with new credentials), libnice's stream is restarted
-   (``nice_agent_restart_stream``, :func:`restart_ice_streams`): its checks, remote
-   candidates and incoming checks are dropped and new checks start once the other side's
-   credentials and candidates arrive; the selected pair keeps carrying data meanwhile;
+1. the offer gets new credentials (:func:`with_credentials`), and so does the answer to an
+   offer that renewed them;
+2. when a remote description renews the remote credentials (the answering side: the
+   restarting offer; the offering side: its answer), libnice's stream is restarted before
+   webrtcbin applies it (``nice_agent_restart_stream``, :func:`restart_ice_streams`) and
+   given our new credentials: its checks, remote candidates and incoming checks are dropped
+   and new checks start with the new candidates; the selected pair keeps carrying data
+   meanwhile. A peer that answers with its old credentials did not restart (aiortc 1.16):
+   the stream is not restarted and takes our old credentials back;
 3. libnice does not gather again after a restart, so the local candidates already gathered
    are announced again for the new generation.
 

@@ -180,6 +180,8 @@ class Negotiator:
         gst_description = to_gst_description(description)
         credentials = _credentials(description)
         is_offer = description.type == "offer"
+        if credentials is not None and self.generations.remote not in (None, credentials):
+            self._remote_candidates = []  # a new generation: the old candidates are over
         kept = self.generations.remote_kept(credentials, is_offer)
         if kept is not None:
             await self._keep_credentials(kept)
