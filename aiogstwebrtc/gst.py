@@ -207,6 +207,17 @@ def _libnice() -> Any:
         lib.nice_agent_close_async.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         lib.nice_agent_restart_stream.restype = ctypes.c_int
         lib.nice_agent_restart_stream.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        lib.nice_agent_set_relay_info.restype = ctypes.c_int
+        lib.nice_agent_set_relay_info.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_char_p,
+            ctypes.c_uint,
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_int,
+        ]
         lib.nice_agent_set_local_credentials.restype = ctypes.c_int
         lib.nice_agent_set_local_credentials.argtypes = [
             ctypes.c_void_p,
@@ -277,6 +288,46 @@ def restart_ice_stream(
         return False
     return bool(
         lib.nice_agent_set_local_credentials(pointer, stream_id, ufrag.encode(), pwd.encode())
+    )
+
+
+#: libnice's NiceRelayType for each TURN protocol.
+_NICE_RELAY_TYPES = {"udp": 0, "tcp": 1, "tls": 2}
+
+
+def allocate_relay(
+    webrtcbin: Gst.Element,
+    stream_id: int,
+    host: str,
+    port: int,
+    username: str,
+    credential: str,
+    protocol: str,
+) -> bool:
+    """GLib thread: ``nice_agent_set_relay_info`` on a stream that has gathered already.
+
+    libnice then allocates on that TURN server from each local host candidate's socket, as
+    it does while gathering, and announces the new relay candidates (webrtcbin's
+    ``on-ice-candidate``) and ``candidate-gathering-done``. False when libnice cannot be
+    reached or refuses.
+    """
+    lib = _libnice()
+    if lib is None:
+        return False
+    agent = read_object_property(read_ice_agent(webrtcbin), "agent")
+    if agent is None:
+        return False
+    return bool(
+        lib.nice_agent_set_relay_info(
+            _pointer(agent),
+            stream_id,
+            1,  # webrtcbin's streams have one component (RTP and RTCP muxed)
+            host.encode(),
+            port,
+            username.encode(),
+            credential.encode(),
+            _NICE_RELAY_TYPES[protocol],
+        )
     )
 
 

@@ -32,13 +32,21 @@ import string
 from dataclasses import dataclass
 
 from .errors import MissingComponentError
-from .gst import Gst, ice_restart_available, read_object_property, restart_ice_stream
+from .gst import (
+    Gst,
+    allocate_relay,
+    ice_restart_available,
+    read_object_property,
+    restart_ice_stream,
+)
+from .iceservers import TurnServer
 from .stats import ice_transports
 
 __all__ = [
     "IceCredentials",
     "IceGenerations",
     "credentials_of",
+    "renew_relays",
     "require_ice_restart",
     "restart_ice_streams",
     "with_credentials",
@@ -47,6 +55,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _ICE_CHARS = string.ascii_letters + string.digits
+#: libnice takes at most this many TURN servers per component (each renewal adds them again).
+MAX_TURN_SERVERS = 8
 _UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
 _PWD = re.compile(r"^a=ice-pwd:(\S+)", re.MULTILINE)
 
@@ -194,13 +204,7 @@ def restart_ice_streams(
     (only the latter when ``restart`` is False); their ids (one with max-bundle).
     :class:`MissingComponentError` when libnice cannot be reached."""
     done: list[int] = []
-    for _name, transport in ice_transports(webrtcbin):
-        stream = read_object_property(transport, "stream")
-        if stream is None:
-            continue
-        stream_id = int(stream.get_property("stream-id"))
-        if stream_id in done:
-            continue
+    for stream_id in _stream_ids(webrtcbin):
         if not restart_ice_stream(
             webrtcbin, stream_id, credentials.ufrag, credentials.pwd, restart=restart
         ):
@@ -209,3 +213,35 @@ def restart_ice_streams(
             )
         done.append(stream_id)
     return done
+
+
+def _stream_ids(webrtcbin: Gst.Element) -> list[int]:
+    ids: list[int] = []
+    for _name, transport in ice_transports(webrtcbin):
+        stream = read_object_property(transport, "stream")
+        if stream is not None and int(stream.get_property("stream-id")) not in ids:
+            ids.append(int(stream.get_property("stream-id")))
+    return ids
+
+
+def renew_relays(webrtcbin: Gst.Element, servers: list[TurnServer]) -> int:
+    """GLib thread: a new allocation on each TURN server for each ICE stream, through the
+    NAT mappings of now; how many were asked for. The allocations made at the first
+    gathering may be dead (a NAT that forgot its mapping, a new public address) and libnice
+    does not gather again after a restart."""
+    asked = 0
+    for stream_id in _stream_ids(webrtcbin):
+        for server in servers:
+            if allocate_relay(
+                webrtcbin,
+                stream_id,
+                server.host,
+                server.port,
+                server.username,
+                server.credential,
+                server.protocol,
+            ):
+                asked += 1
+            else:
+                log.warning("libnice refused a new allocation on %s:%d", server.host, server.port)
+    return asked

@@ -18,9 +18,11 @@ from .channels import PeerChannels
 from .errors import ClosedError, InvalidSDPError, InvalidStateError, NegotiationError
 from .events import EventEmitter
 from .icerestart import (
+    MAX_TURN_SERVERS,
     IceCredentials,
     IceGenerations,
     credentials_of,
+    renew_relays,
     restart_ice_streams,
     with_credentials,
 )
@@ -79,6 +81,9 @@ class Negotiator:
         #: Both sides' ICE credentials and the restarts between them.
         self.generations = IceGenerations()
         self._local_ufrag: str | None = None  # the generation local candidates belong to
+        #: New TURN allocations of an ICE restart are under way.
+        self.regathering = False
+        self._relay_renewals = 0
 
     # --- descriptions ------------------------------------------------------------------------
 
@@ -154,6 +159,7 @@ class Negotiator:
         self._channels.note_sctp(description)
         await self._media.refresh_transceivers()
         if renewed:
+            await self._renew_relays()
             self._announce_candidates_again()
 
     async def set_remote_description(
@@ -297,6 +303,27 @@ class Negotiator:
         streams = await self._pipeline.call(restart_ice_streams, webrtc, credentials)
         self.generations.stream_restarted()
         log.info("ICE restart: libnice stream(s) %s restarted", streams)
+
+    async def _renew_relays(self) -> None:
+        """New TURN allocations for the new generation (the old ones may have died with a
+        NAT mapping): ``ice_gathering_state`` is ``gathering`` until libnice is done."""
+        servers = self._pipeline.config.ice_plan().turn_servers
+        if not servers:
+            return
+        if (self._relay_renewals + 2) * len(servers) > MAX_TURN_SERVERS:
+            log.info("ICE restart: libnice takes no more TURN servers; no new allocation")
+            return
+        self._relay_renewals += 1
+        self.regathering = True
+        self._states.update("ice-gathering-state", "gathering", None)
+        webrtc = self._pipeline.require_webrtc()
+        asked = await self._pipeline.call(renew_relays, webrtc, servers)
+        log.info("ICE restart: %d new TURN allocation(s) asked for", asked)
+
+    def on_gathering_done(self) -> bool:
+        """libnice finished gathering a stream: True when it ends a renewal of relays."""
+        done, self.regathering = self.regathering, False
+        return done
 
     async def _keep_credentials(self, credentials: IceCredentials) -> None:
         """The peer answered our restarting offer without restarting ICE (aiortc does so):

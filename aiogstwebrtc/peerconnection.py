@@ -531,6 +531,11 @@ class PeerConnection:
                     self._ice.on_gathering_complete(self._pipeline.require_loop())
             self._states.check_waiters()
 
+    def _on_ice_gathering_done(self) -> None:
+        """libnice finished gathering: the end of an ICE restart's new allocations."""
+        if not self._pipeline.closed and self._negotiator.on_gathering_done():
+            self._on_state("ice-gathering-state", "complete")
+
     def _on_ice_component_state(self, stream: int, component: int, state: int) -> None:
         """libnice's state of one ICE component changed: the ICE connection state."""
         if not self._pipeline.closed:
