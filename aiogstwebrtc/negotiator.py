@@ -295,6 +295,16 @@ class Negotiator:
 
     # --- ICE restart -------------------------------------------------------------------------
 
+    def request_ice_restart(self) -> bool:
+        """``restart_ice()``: the next offer restarts ICE. True when ``negotiationneeded``
+        must follow (``stable``, a session negotiated, no restart asked for already)."""
+        generations = self.generations
+        if generations.local is None:
+            return False  # nothing negotiated yet: the first offer has fresh credentials
+        already = generations.restart_requested
+        generations.restart_requested = True
+        return not already and self._states.signaling_state == "stable"
+
     async def _restart_ice_streams(self) -> None:
         """libnice's stream restarts with our credentials of the new generation."""
         credentials = self.generations.pending

@@ -262,7 +262,7 @@ class PeerConnection:
 
     async def restart_ice(self) -> None:
         """Restart ICE like the browser's ``restartIce()``: the next offer carries new ICE
-        credentials, and applying it restarts libnice's checks (see docs/nat.md).
+        credentials and its answer restarts libnice's checks (see docs/nat.md "ICE restart").
 
         In ``stable`` state with a negotiated session a ``negotiationneeded`` event follows;
         otherwise the offer made after the current negotiation restarts. Channels and tracks
@@ -272,12 +272,7 @@ class PeerConnection:
         if self._pipeline.closed:
             raise ClosedError("the peer connection is closed")
         require_ice_restart()
-        generations = self._negotiator.generations
-        if generations.local is None:
-            return  # nothing negotiated yet: the first offer has fresh credentials anyway
-        already = generations.restart_requested
-        generations.restart_requested = True
-        if not already and self._states.signaling_state == "stable":
+        if self._negotiator.request_ice_restart():
             asyncio.get_running_loop().call_soon(self._emit_restart_negotiation)
 
     def _emit_restart_negotiation(self) -> None:
