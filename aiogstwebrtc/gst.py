@@ -193,6 +193,16 @@ def read_ice_agent(webrtcbin: Gst.Element) -> GObject.Object:
 
 _nice_lib: Any = None
 
+_P, _U, _S, _I = ctypes.c_void_p, ctypes.c_uint, ctypes.c_char_p, ctypes.c_int
+#: The libnice functions called through ctypes: (result type, argument types).
+_NICE_FUNCTIONS: dict[str, tuple[Any, list[Any]]] = {
+    "nice_agent_close_async": (None, [_P, _P, _P]),
+    "nice_agent_restart_stream": (_I, [_P, _U]),
+    "nice_agent_set_local_credentials": (_I, [_P, _U, _S, _S]),
+    # agent, stream, component, server, port, username, password, NiceRelayType
+    "nice_agent_set_relay_info": (_I, [_P, _U, _U, _S, _U, _S, _S, _I]),
+}
+
 
 def _libnice() -> Any:
     """libnice through ctypes (webrtcbin does not expose these calls), or None."""
@@ -203,28 +213,9 @@ def _libnice() -> Any:
             lib = ctypes.CDLL(name)
         except OSError:
             return None
-        lib.nice_agent_close_async.restype = None
-        lib.nice_agent_close_async.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        lib.nice_agent_restart_stream.restype = ctypes.c_int
-        lib.nice_agent_restart_stream.argtypes = [ctypes.c_void_p, ctypes.c_uint]
-        lib.nice_agent_set_relay_info.restype = ctypes.c_int
-        lib.nice_agent_set_relay_info.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_uint,
-            ctypes.c_uint,
-            ctypes.c_char_p,
-            ctypes.c_uint,
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-            ctypes.c_int,
-        ]
-        lib.nice_agent_set_local_credentials.restype = ctypes.c_int
-        lib.nice_agent_set_local_credentials.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_uint,
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-        ]
+        for function, (restype, argtypes) in _NICE_FUNCTIONS.items():
+            getattr(lib, function).restype = restype
+            getattr(lib, function).argtypes = argtypes
         _nice_lib = lib
     return _nice_lib
 
@@ -265,6 +256,15 @@ def ice_restart_available() -> bool:
     return _libnice() is not None
 
 
+def _agent_pointer(webrtcbin: Gst.Element) -> tuple[Any, int] | None:
+    """GLib thread: libnice and the address of webrtcbin's NiceAgent, or None."""
+    lib = _libnice()
+    agent = read_object_property(read_ice_agent(webrtcbin), "agent") if lib else None
+    if agent is None:
+        return None
+    return lib, _pointer(agent)
+
+
 def restart_ice_stream(
     webrtcbin: Gst.Element, stream_id: int, ufrag: str, pwd: str, *, restart: bool = True
 ) -> bool:
@@ -277,13 +277,10 @@ def restart_ice_stream(
     once remote credentials and candidates come, and the selected pair keeps carrying data
     meanwhile. False when libnice cannot be reached or refuses.
     """
-    lib = _libnice()
-    if lib is None:
+    found = _agent_pointer(webrtcbin)
+    if found is None:
         return False
-    agent = read_object_property(read_ice_agent(webrtcbin), "agent")
-    if agent is None:
-        return False
-    pointer = _pointer(agent)
+    lib, pointer = found
     if restart and not lib.nice_agent_restart_stream(pointer, stream_id):
         return False
     return bool(
@@ -307,19 +304,18 @@ def allocate_relay(
     """GLib thread: ``nice_agent_set_relay_info`` on a stream that has gathered already.
 
     libnice then allocates on that TURN server from each local host candidate's socket, as
-    it does while gathering, and announces the new relay candidates (webrtcbin's
-    ``on-ice-candidate``) and ``candidate-gathering-done``. False when libnice cannot be
-    reached or refuses.
+    it does while gathering, announces what is new (a server-reflexive address; a relay
+    on a server it has a relay candidate of already is dropped as redundant) through
+    webrtcbin's ``on-ice-candidate``, then ``candidate-gathering-done``. False when libnice
+    cannot be reached or refuses.
     """
-    lib = _libnice()
-    if lib is None:
+    found = _agent_pointer(webrtcbin)
+    if found is None:
         return False
-    agent = read_object_property(read_ice_agent(webrtcbin), "agent")
-    if agent is None:
-        return False
+    lib, pointer = found
     return bool(
         lib.nice_agent_set_relay_info(
-            _pointer(agent),
+            pointer,
             stream_id,
             1,  # webrtcbin's streams have one component (RTP and RTCP muxed)
             host.encode(),

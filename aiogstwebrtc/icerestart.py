@@ -5,7 +5,7 @@ option and every offer or answer after the first reuses the last one's ``ice-ufr
 ``ice-pwd`` (``/* FIXME: deal with ICE restarts */`` in ``gstwebrtcbin.c``). Given a
 description with other credentials it only passes them to libnice
 (``nice_agent_set_local_credentials`` / ``..._remote_credentials``), which changes the
-STUN usernames but runs no new checks. So a restart here is three steps:
+STUN usernames but runs no new checks. So a restart here is four steps:
 
 1. the offer gets new credentials (:func:`with_credentials`), and so does the answer to an
    offer that renewed them;
@@ -17,7 +17,9 @@ STUN usernames but runs no new checks. So a restart here is three steps:
    meanwhile. A peer that answers with its old credentials did not restart (aiortc 1.16):
    the stream is not restarted and takes our old credentials back;
 3. libnice does not gather again after a restart, so the local candidates already gathered
-   are announced again for the new generation.
+   are announced again for the new generation;
+4. with TURN servers, each gets a new allocation request (:func:`renew_relays`): its answer
+   tells the NAT's public address of now, a new server-reflexive candidate when it changed.
 
 :class:`IceGenerations` (no GStreamer) tracks the credentials of both sides and decides
 when a description starts a new generation.
