@@ -26,6 +26,7 @@ from .icerestart import (
     restart_ice_streams,
     with_credentials,
 )
+from .iceservers import TurnServer
 from .media.peer import PeerMedia
 from .negotiation import (
     LOCAL_ALLOWED,
@@ -159,8 +160,12 @@ class Negotiator:
         self._channels.note_sctp(description)
         await self._media.refresh_transceivers()
         if renewed:
-            await self._renew_relays()
+            servers = self._begin_relay_renewal()
             self._announce_candidates_again()
+            if servers:
+                webrtc = self._pipeline.require_webrtc()
+                asked = await self._pipeline.call(renew_relays, webrtc, servers)
+                log.info("ICE restart: %d new TURN allocation(s) asked for", asked)
 
     async def set_remote_description(
         self, description: SessionDescription | Mapping[str, Any]
@@ -203,10 +208,10 @@ class Negotiator:
         await self._media.after_remote_description(description)
         queued, self._queued_candidates = self._queued_candidates, []
         for candidate in queued:
+            if self._old_generation(candidate):
+                continue
             if self._later_generation(candidate):
                 self._queued_candidates.append(candidate)
-                continue
-            if self._old_generation(candidate):
                 continue
             try:
                 await self._apply_candidate(candidate)
@@ -314,21 +319,20 @@ class Negotiator:
         self.generations.stream_restarted()
         log.info("ICE restart: libnice stream(s) %s restarted", streams)
 
-    async def _renew_relays(self) -> None:
-        """New TURN allocations for the new generation (the old ones may have died with a
-        NAT mapping): ``ice_gathering_state`` is ``gathering`` until libnice is done."""
+    def _begin_relay_renewal(self) -> list[TurnServer]:
+        """The TURN servers to allocate on again for the new generation (the allocations
+        may have died with a NAT mapping); ``ice_gathering_state`` is then ``gathering``
+        until libnice is done."""
         servers = self._pipeline.config.ice_plan().turn_servers
         if not servers:
-            return
+            return []
         if (self._relay_renewals + 2) * len(servers) > MAX_TURN_SERVERS:
             log.info("ICE restart: libnice takes no more TURN servers; no new allocation")
-            return
+            return []
         self._relay_renewals += 1
         self.regathering = True
         self._states.update("ice-gathering-state", "gathering", None)
-        webrtc = self._pipeline.require_webrtc()
-        asked = await self._pipeline.call(renew_relays, webrtc, servers)
-        log.info("ICE restart: %d new TURN allocation(s) asked for", asked)
+        return servers
 
     def on_gathering_done(self) -> bool:
         """libnice finished gathering a stream: True when it ends a renewal of relays."""

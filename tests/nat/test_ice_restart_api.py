@@ -100,9 +100,15 @@ async def test_restart_ice_renews_credentials_and_keeps_the_channel() -> None:
             "candidate:8 1 UDP 2015363327 10.213.0.2 8 typ host", 0, None, new_b.ufrag
         )
         await a.add_ice_candidate(fresh)
+        # one of a generation whose description has not come waits for it
+        future = IceCandidate(
+            "candidate:7 1 UDP 2015363327 10.213.0.2 7 typ host", 0, None, "not-yet-known"
+        )
+        await a.add_ice_candidate(future)
         remote_sdp = a.remote_description.sdp  # type: ignore[union-attr]
         assert " 10.213.0.2 9 typ host" not in remote_sdp
         assert " 10.213.0.2 8 typ host" in remote_sdp
+        assert " 10.213.0.2 7 typ host" not in remote_sdp
 
         await asyncio.sleep(0.3)
         stop.set()
