@@ -8,6 +8,7 @@ candidates applied). Local candidates come back here from webrtcbin's thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from functools import partial
@@ -43,6 +44,11 @@ from .states import PeerStates
 __all__ = ["Negotiator", "as_description"]
 
 log = logging.getLogger(__name__)
+
+#: How long an ICE restart's new TURN allocations may keep the gathering state at
+#: ``gathering`` (non-trickle signalling waits for it); an allocation answers within a few
+#: round trips, a refused one only makes libnice give up after 2 s.
+RELAY_RENEWAL_WAIT = 1.0
 
 
 def as_description(description: SessionDescription | Mapping[str, Any]) -> SessionDescription:
@@ -84,6 +90,7 @@ class Negotiator:
         self._local_ufrag: str | None = None  # the generation local candidates belong to
         #: New TURN allocations of an ICE restart are under way.
         self.regathering = False
+        self._regathering_bound: asyncio.TimerHandle | None = None
         self._relay_renewals = 0
 
     # --- descriptions ------------------------------------------------------------------------
@@ -332,12 +339,26 @@ class Negotiator:
         self._relay_renewals += 1
         self.regathering = True
         self._states.update("ice-gathering-state", "gathering", None)
+        self._regathering_bound = asyncio.get_running_loop().call_later(
+            RELAY_RENEWAL_WAIT, self.end_regathering
+        )
         return servers
 
-    def on_gathering_done(self) -> bool:
-        """libnice finished gathering a stream: True when it ends a renewal of relays."""
-        done, self.regathering = self.regathering, False
-        return done
+    def end_regathering(self) -> None:
+        """libnice finished gathering, or :data:`RELAY_RENEWAL_WAIT` passed: an ICE
+        restart's new allocations end the gathering state (``complete``, ``icecandidate``
+        ``None``). An allocation that is refused (coturn answers 437 to a second allocation
+        from the same address and port) makes libnice wait 2 s for it; what comes later
+        still comes as an ``icecandidate`` event."""
+        if self._regathering_bound is not None:
+            self._regathering_bound.cancel()
+            self._regathering_bound = None
+        if not self.regathering or self._pipeline.closed:
+            return
+        self.regathering = False
+        if self._states.update("ice-gathering-state", "complete", None):
+            self.maybe_end_candidates()
+            self._states.check_waiters()
 
     async def _keep_credentials(self, credentials: IceCredentials) -> None:
         """The peer answered our restarting offer without restarting ICE (aiortc does so):

@@ -528,8 +528,8 @@ class PeerConnection:
 
     def _on_ice_gathering_done(self) -> None:
         """libnice finished gathering: the end of an ICE restart's new allocations."""
-        if not self._pipeline.closed and self._negotiator.on_gathering_done():
-            self._on_state("ice-gathering-state", "complete")
+        if not self._pipeline.closed:
+            self._negotiator.end_regathering()
 
     def _on_ice_component_state(self, stream: int, component: int, state: int) -> None:
         """libnice's state of one ICE component changed: the ICE connection state."""
