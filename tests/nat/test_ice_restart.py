@@ -18,7 +18,7 @@ import logging
 import time
 from typing import Any
 
-from .coturn import PASSWORD, PORT, USER, Coturn
+from .coturn import PASSWORD, PORT, RELEASED, USER, Coturn, activity
 from .peers import PeerProcess, selected_pair
 from .topology import PUBLIC_ADDRESS, Home, Topology, netns_exec
 
@@ -67,6 +67,7 @@ async def test_restart_ice_recovers_after_the_nat_changes_its_address(
     topology: Topology, coturn: Coturn
 ) -> None:
     homes = topology.homes
+    mark = coturn.mark()
     offerer = await PeerProcess.start(homes["s1"])
     answerer = await PeerProcess.start(homes["s2"])
     try:
@@ -116,6 +117,14 @@ async def test_restart_ice_recovers_after_the_nat_changes_its_address(
         )  # fmt: skip
         assert after != before  # a new pair: the old NAT mapping is gone
         assert new_address in after  # through the NAT's new public address
+        for peer in (offerer, answerer):
+            await peer.stop()
+        coturn.wait_for(RELEASED, 3, mark, timeout=2)
+        seen = activity(coturn.since(mark))
+        log.warning("coturn for the ICE restart: %s", seen.summary())
+        # one allocation each, and the restart's new one through the new address (the
+        # other side's, from an unchanged mapping, is refused: 437)
+        assert seen.allocations == 3
     finally:
         for peer in (offerer, answerer):
             log.info("%s", (await peer.stop())[-2000:])
