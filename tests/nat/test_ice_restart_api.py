@@ -14,8 +14,9 @@ from typing import Any
 
 from aiogstwebrtc import IceCandidate, PeerConnection
 from aiogstwebrtc.icerestart import credentials_of
+from aiogstwebrtc.media import AudioSource, RemoteTrack
 from tests.aiortc_peer import aiortc_peer, from_aiortc, to_aiortc, we_offer
-from tests.helpers import connected_pair
+from tests.helpers import connected_pair, wire_trickle
 
 log = logging.getLogger(__name__)
 
@@ -169,3 +170,36 @@ async def test_restart_ice_against_aiortc_keeps_the_session() -> None:
     finally:
         await ours.close()
         await theirs.close()
+
+
+async def test_restart_ice_keeps_a_track_playing() -> None:
+    """A track is carried on through the restart: the same remote track, no new one, its
+    audio still arriving with timestamps running on."""
+    a, b = PeerConnection(), PeerConnection()
+    try:
+        tracks: asyncio.Queue[RemoteTrack] = asyncio.Queue()
+        b.on("track", tracks.put_nowait)
+        wire_trickle(a, b)
+        await a.add_track(AudioSource())
+        offer = await a.create_offer()
+        await a.set_local_description(offer)
+        await a.set_remote_description(await b.handle_offer(offer))
+        track = await asyncio.wait_for(tracks.get(), 15)
+        before = [(await asyncio.wait_for(track.recv(), 10)).pts for _ in range(5)]
+        old = credentials_of(a.local_description.sdp)  # type: ignore[union-attr]
+        states: list[str] = []
+        a.on("iceconnectionstatechange", lambda: states.append(a.ice_connection_state))
+
+        await a.restart_ice()
+        offer = await a.create_offer()
+        assert credentials_of(offer.sdp) != old
+        await a.set_local_description(offer)
+        await a.set_remote_description(await b.handle_offer(offer))
+        after = [(await asyncio.wait_for(track.recv(), 10)).pts for _ in range(50)]
+        assert states == ["checking", "connected"]  # libnice checked again meanwhile
+        assert tracks.empty() and len(b.get_receivers()) == 1  # no new track
+        assert all(p is not None for p in before + after)
+        assert after[-1] > before[-1]  # type: ignore[operator]
+        assert after == sorted(after)  # type: ignore[type-var]
+    finally:
+        await asyncio.gather(a.close(), b.close())
