@@ -203,3 +203,28 @@ async def test_restart_ice_keeps_a_track_playing() -> None:
         assert after == sorted(after)  # type: ignore[type-var]
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+async def test_the_first_answerer_can_restart_ice_too() -> None:
+    """The side that answered first restarts: it offers now, the other side answers."""
+    async with connected_pair() as pair:
+        a, b = pair.offerer, pair.answerer
+        old = credentials_of(a.local_description.sdp)  # type: ignore[union-attr]
+        states: list[tuple[str, str]] = []
+        a.on("iceconnectionstatechange", lambda: states.append(("a", a.ice_connection_state)))
+        b.on("iceconnectionstatechange", lambda: states.append(("b", b.ice_connection_state)))
+        await b.restart_ice()
+        offer = await b.create_offer()
+        await b.set_local_description(offer)
+        await b.set_remote_description(await a.handle_offer(offer))
+        assert credentials_of(a.local_description.sdp) != old  # type: ignore[union-attr]
+        for n in range(20):
+            pair.remote.send(str(n))
+        got = [await asyncio.wait_for(pair.channel.recv(), 10) for _ in range(20)]
+        assert got == [str(n) for n in range(20)]
+        for _ in range(200):
+            if ("a", "connected") in states and ("b", "connected") in states:
+                break
+            await asyncio.sleep(0.01)
+        for side in ("a", "b"):
+            assert [s for who, s in states if who == side] == ["checking", "connected"], states
