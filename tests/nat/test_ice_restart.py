@@ -32,17 +32,15 @@ CONFIG = {
 }
 
 
-def move_public_address(home: Home) -> str:
-    """The NAT gets a new public address (as after an ISP reconnect); the old one goes, and
-    the kernel's masquerade forgets every mapping made with it. The new address."""
+def move_public_address(home: Home, old: str, new: str) -> None:
+    """The NAT's public address goes from ``old`` to ``new`` (as after an ISP reconnect):
+    the kernel's masquerade forgets every mapping made with the old one."""
     nat = home.nat_namespace
-    prefix = home.wan_address.rsplit(".", 1)[0]
-    new = f"{prefix}.3"
+    gateway = home.wan_address.rsplit(".", 1)[0] + ".1"
     netns_exec(nat, "sysctl", "-qw", "net.ipv4.conf.wan0.promote_secondaries=1")
     netns_exec(nat, "ip", "addr", "add", f"{new}/24", "dev", "wan0")
-    netns_exec(nat, "ip", "addr", "del", f"{home.wan_address}/24", "dev", "wan0")
-    netns_exec(nat, "ip", "route", "replace", "default", "via", f"{prefix}.1")
-    return new
+    netns_exec(nat, "ip", "addr", "del", f"{old}/24", "dev", "wan0")
+    netns_exec(nat, "ip", "route", "replace", "default", "via", gateway)
 
 
 def candidates(sdp: str, kind: str) -> set[str]:
@@ -68,6 +66,7 @@ async def test_restart_ice_recovers_after_the_nat_changes_its_address(
 ) -> None:
     homes = topology.homes
     mark = coturn.mark()
+    moved = False
     offerer = await PeerProcess.start(homes["s1"])
     answerer = await PeerProcess.start(homes["s2"])
     try:
@@ -84,7 +83,9 @@ async def test_restart_ice_recovers_after_the_nat_changes_its_address(
         await offerer.ask(cmd="stream", interval=0.02)
         await answerer.ask(cmd="wait_state", state="connected", timeout=1)
 
-        new_address = move_public_address(homes["s1"])
+        new_address = homes["s1"].wan_address.rsplit(".", 1)[0] + ".3"
+        move_public_address(homes["s1"], homes["s1"].wan_address, new_address)
+        moved = True
         broken = time.monotonic()
         lost = await offerer.ask(wait=15, cmd="wait_state", state="disconnected", timeout=10)
         assert lost["reached"], lost  # the old path is gone (the liveness watch says so)
@@ -128,3 +129,5 @@ async def test_restart_ice_recovers_after_the_nat_changes_its_address(
     finally:
         for peer in (offerer, answerer):
             log.info("%s", (await peer.stop())[-2000:])
+        if moved:  # the topology is shared with the package's other tests
+            move_public_address(homes["s1"], new_address, homes["s1"].wan_address)
