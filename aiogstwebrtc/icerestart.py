@@ -167,11 +167,15 @@ class IceGenerations:
         self._restarted = True
 
     def local_applied(self, credentials: IceCredentials | None) -> None:
-        """A local description with ``credentials`` was applied."""
+        """A local description with ``credentials`` was applied. New credentials are the
+        pending generation's, whoever made them (ours, or the application's own edit)."""
         if credentials is None:
             return
-        if credentials == self._pending or self.local is None:
-            self.restart_requested = False
+        if self.local is not None and credentials != self.local:
+            if self._previous is None:
+                self._previous = self.local
+            self._pending = credentials
+        self.restart_requested = self.restart_requested and credentials == self.local
         self.local = credentials
         self._settle()
 

@@ -79,3 +79,18 @@ def test_a_candidate_names_its_generation() -> None:
     assert candidate.ufrag == "u1"
     assert candidate.to_dict()["usernameFragment"] == "u1"
     assert "usernameFragment" not in IceCandidate(line, 0).to_dict()
+
+
+def test_credentials_the_application_changed_restart_too() -> None:
+    offering = _negotiated()
+    edited = IceCredentials("edit", "e" * 22)  # the application edited the offer itself
+    offering.local_applied(edited)
+    assert offering.remote_renews(IceCredentials("them2", "u" * 22), is_offer=False)
+    assert offering.pending == edited  # libnice's stream gets the edited credentials
+
+    answering = _negotiated()
+    assert answering.remote_renews(IceCredentials("them2", "u" * 22), is_offer=True)
+    answering.stream_restarted()
+    answering.remote_applied(IceCredentials("them2", "u" * 22))
+    answering.local_applied(edited)  # an answer edited instead of ours
+    assert answering.pending is None and answering.answer_credentials() is None
