@@ -57,6 +57,8 @@ class BridgeListener(Protocol):
 
     def _on_ice_component_state(self, stream: int, component: int, state: int) -> None: ...
 
+    def _on_ice_gathering_done(self) -> None: ...
+
 
 class EventBridge:
     """webrtcbin's signals and the bus, each posted to its owner on the asyncio thread."""
@@ -91,6 +93,7 @@ class EventBridge:
         agent = read_object_property(read_ice_agent(webrtc), "agent")
         if agent is not None:
             connect(agent, "component-state-changed", self._gst_on_component_state)
+            connect(agent, "candidate-gathering-done", self._gst_on_gathering_done)
         # Bus messages are read on the thread that posts them: no GLib loop needed. (A bus
         # sync handler set from Python keeps the pipeline alive after it is unset.)
         bus = gst_pipeline.get_bus()
@@ -136,6 +139,10 @@ class EventBridge:
     ) -> None:
         trace(f"component-state-changed {stream}/{component} {state}")
         self._post(self._peer._on_ice_component_state, stream, component, state)
+
+    def _gst_on_gathering_done(self, _agent: GObject.Object, stream: int) -> None:
+        trace(f"candidate-gathering-done {stream}")
+        self._post(self._peer._on_ice_gathering_done)
 
     def _gst_on_bus_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.ERROR:

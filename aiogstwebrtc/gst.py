@@ -193,6 +193,32 @@ def read_ice_agent(webrtcbin: Gst.Element) -> GObject.Object:
 
 _nice_lib: Any = None
 
+_P, _U, _S, _I = ctypes.c_void_p, ctypes.c_uint, ctypes.c_char_p, ctypes.c_int
+#: The libnice functions called through ctypes: (result type, argument types).
+_NICE_FUNCTIONS: dict[str, tuple[Any, list[Any]]] = {
+    "nice_agent_close_async": (None, [_P, _P, _P]),
+    "nice_agent_restart_stream": (_I, [_P, _U]),
+    "nice_agent_set_local_credentials": (_I, [_P, _U, _S, _S]),
+    # agent, stream, component, server, port, username, password, NiceRelayType
+    "nice_agent_set_relay_info": (_I, [_P, _U, _U, _S, _U, _S, _S, _I]),
+}
+
+
+def _libnice() -> Any:
+    """libnice through ctypes (webrtcbin does not expose these calls), or None."""
+    global _nice_lib
+    if _nice_lib is None:
+        name = ctypes.util.find_library("nice") or "libnice.so.10"
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            return None
+        for function, (restype, argtypes) in _NICE_FUNCTIONS.items():
+            getattr(lib, function).restype = restype
+            getattr(lib, function).argtypes = argtypes
+        _nice_lib = lib
+    return _nice_lib
+
 
 #: Seconds the ICE agent is kept after :func:`close_ice_agent`: libnice sends the TURN
 #: refreshes of lifetime 0 from its own thread one pacing tick later and takes the answers.
@@ -209,27 +235,96 @@ def close_ice_agent(webrtcbin: Gst.Element) -> bool:
     thread holding a reference (dropping it there is thread-safe). Call it on the GLib
     thread once the pipeline is ``NULL``. False when libnice cannot be reached.
     """
-    global _nice_lib
-    if _nice_lib is None:
-        name = ctypes.util.find_library("nice") or "libnice.so.10"
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            return False
-        lib.nice_agent_close_async.restype = None
-        lib.nice_agent_close_async.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        _nice_lib = lib
+    lib = _libnice()
+    if lib is None:
+        return False
     ice = read_ice_agent(webrtcbin)
     agent = read_object_property(ice, "agent")
     if agent is None:
         return False
-    _nice_lib.nice_agent_close_async(_pointer(agent), None, None)
+    lib.nice_agent_close_async(_pointer(agent), None, None)
     keep: list[Any] = [ice, agent]
     timer = threading.Timer(TURN_RELEASE_GRACE, keep.clear)
     timer.daemon = True
     timer.name = "aiogst-turn-release"
     timer.start()
     return True
+
+
+def ice_restart_available() -> bool:
+    """libnice (for ``nice_agent_restart_stream``) can be reached."""
+    return _libnice() is not None
+
+
+def _agent_pointer(webrtcbin: Gst.Element) -> tuple[Any, int] | None:
+    """GLib thread: libnice and the address of webrtcbin's NiceAgent, or None."""
+    lib = _libnice()
+    agent = read_object_property(read_ice_agent(webrtcbin), "agent") if lib else None
+    if agent is None:
+        return None
+    return lib, _pointer(agent)
+
+
+def restart_ice_stream(
+    webrtcbin: Gst.Element, stream_id: int, ufrag: str, pwd: str, *, restart: bool = True
+) -> bool:
+    """GLib thread: ``nice_agent_restart_stream`` on the agent's stream ``stream_id``, then
+    ``nice_agent_set_local_credentials`` with ``ufrag``/``pwd`` (only the latter when
+    ``restart`` is False).
+
+    The restart drops the stream's checks, remote candidates and incoming checks and gives
+    it random local credentials, replaced here by the description's; libnice checks again
+    once remote credentials and candidates come, and the selected pair keeps carrying data
+    meanwhile. False when libnice cannot be reached or refuses.
+    """
+    found = _agent_pointer(webrtcbin)
+    if found is None:
+        return False
+    lib, pointer = found
+    if restart and not lib.nice_agent_restart_stream(pointer, stream_id):
+        return False
+    return bool(
+        lib.nice_agent_set_local_credentials(pointer, stream_id, ufrag.encode(), pwd.encode())
+    )
+
+
+#: libnice's NiceRelayType for each TURN protocol.
+_NICE_RELAY_TYPES = {"udp": 0, "tcp": 1, "tls": 2}
+
+
+def allocate_relay(
+    webrtcbin: Gst.Element,
+    stream_id: int,
+    host: str,
+    port: int,
+    username: str,
+    credential: str,
+    protocol: str,
+) -> bool:
+    """GLib thread: ``nice_agent_set_relay_info`` on a stream that has gathered already.
+
+    libnice then allocates on that TURN server from each local host candidate's socket, as
+    it does while gathering, announces what is new (a server-reflexive address; a relay
+    on a server it has a relay candidate of already is dropped as redundant) through
+    webrtcbin's ``on-ice-candidate``, then ``candidate-gathering-done``. False when libnice
+    cannot be reached or refuses.
+    """
+    found = _agent_pointer(webrtcbin)
+    if found is None:
+        return False
+    lib, pointer = found
+    return bool(
+        lib.nice_agent_set_relay_info(
+            pointer,
+            stream_id,
+            1,  # webrtcbin's streams have one component (RTP and RTCP muxed)
+            host.encode(),
+            port,
+            username.encode(),
+            credential.encode(),
+            _NICE_RELAY_TYPES[protocol],
+        )
+    )
 
 
 #: libnice's pacing timer Ta for the first peer connections of a process. Its default,

@@ -100,6 +100,17 @@ def parse_ice_url(url: str) -> IceUrl:
 
 
 @dataclass(frozen=True)
+class TurnServer:
+    """One TURN URL with its credentials, as libnice's ``nice_agent_set_relay_info`` takes it."""
+
+    host: str
+    port: int
+    username: str
+    credential: str
+    protocol: str  # "udp", "tcp" or "tls"
+
+
+@dataclass(frozen=True)
 class IcePlan:
     """What webrtcbin is given: its STUN server, its TURN servers, the STUN URLs left out."""
 
@@ -108,6 +119,8 @@ class IcePlan:
     ignored_stun: list[str] = field(default_factory=list)
     #: ``(relay protocol, host:port)`` of each TURN URI, in order (no credentials).
     relays: list[tuple[str, str]] = field(default_factory=list)
+    #: The TURN servers with their credentials (for new allocations at an ICE restart).
+    turn_servers: list[TurnServer] = field(default_factory=list)
 
 
 def plan_ice_servers(
@@ -140,4 +153,7 @@ def plan_ice_servers(
                 )
             plan.turn.append(parsed.webrtcbin_uri(username, credential))
             plan.relays.append((parsed.relay_protocol or "udp", parsed.netloc))
-    return IcePlan(stun, plan.turn, plan.ignored_stun, plan.relays)
+            protocol = parsed.relay_protocol or "udp"
+            server = TurnServer(parsed.host, parsed.port, username, credential, protocol)
+            plan.turn_servers.append(server)
+    return IcePlan(stun, plan.turn, plan.ignored_stun, plan.relays, plan.turn_servers)

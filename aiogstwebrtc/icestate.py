@@ -47,8 +47,10 @@ class IceComponents:
         if nice_state in (_CONNECTED, _READY):
             self._connected_once.add(key)
             state = "connected"
-        elif nice_state == _CONNECTING:
-            state = "checking"
+        elif nice_state == _CONNECTING or (
+            nice_state == _GATHERING and key in self._connected_once
+        ):
+            state = "checking"  # (gathering again: an ICE restart, its checks are next)
         elif nice_state == _FAILED:
             state = "failed"
         elif nice_state == _DISCONNECTED and key in self._connected_once:

@@ -30,6 +30,7 @@ from .config import Configuration
 from .datachannel import DataChannel
 from .errors import ClosedError, InvalidSDPError, WebRTCError
 from .events import EventEmitter
+from .icerestart import require_ice_restart
 from .icestate import IceWatch
 from .media import RemoteTrack, RtpSender, Transceiver
 from .media.peer import PeerMedia
@@ -258,6 +259,25 @@ class PeerConnection:
             return
         await self._ensure_started()
         await self._negotiator.add_remote_candidate(candidate)
+
+    async def restart_ice(self) -> None:
+        """Restart ICE like the browser's ``restartIce()``: the next offer carries new ICE
+        credentials and its answer restarts libnice's checks (see docs/nat.md "ICE restart").
+
+        In ``stable`` state with a negotiated session a ``negotiationneeded`` event follows;
+        otherwise the offer made after the current negotiation restarts. Channels and tracks
+        stay as they are. Raises :class:`ClosedError` once closed and
+        :class:`MissingComponentError` when libnice cannot be reached.
+        """
+        if self._pipeline.closed:
+            raise ClosedError("the peer connection is closed")
+        require_ice_restart()
+        if self._negotiator.request_ice_restart():
+            asyncio.get_running_loop().call_soon(self._emit_restart_negotiation)
+
+    def _emit_restart_negotiation(self) -> None:
+        if not self._pipeline.closed and self._negotiator.generations.restart_requested:
+            self._events.emit("negotiationneeded")
 
     async def wait_for_ice_gathering_complete(self, timeout: float | None = None) -> None:
         """Wait until every local candidate is gathered (for non-trickle signalling)."""
@@ -505,6 +525,11 @@ class PeerConnection:
                 if value == "complete":
                     self._ice.on_gathering_complete(self._pipeline.require_loop())
             self._states.check_waiters()
+
+    def _on_ice_gathering_done(self) -> None:
+        """libnice finished gathering: the end of an ICE restart's new allocations."""
+        if not self._pipeline.closed:
+            self._negotiator.end_regathering()
 
     def _on_ice_component_state(self, stream: int, component: int, state: int) -> None:
         """libnice's state of one ICE component changed: the ICE connection state."""

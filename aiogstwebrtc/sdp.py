@@ -25,6 +25,7 @@ _CANDIDATE = re.compile(
     r"(?P<protocol>udp|tcp|UDP|TCP) (?P<priority>\d{1,10}) (?P<address>[^\s]+) "
     r"(?P<port>\d{1,5}) typ (?P<type>host|srflx|prflx|relay)(?P<rest>( \S+ \S+)*)$"
 )
+_UFRAG_EXTENSION = re.compile(r" ufrag (\S+)")
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,9 @@ class IceCandidate:
     candidate: str
     sdp_mline_index: int | None = None
     sdp_mid: str | None = None
+    #: The ``ice-ufrag`` of the ICE generation the candidate belongs to (the browser's
+    #: ``usernameFragment``); None when unknown.
+    username_fragment: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.candidate, str):
@@ -181,6 +185,8 @@ class IceCandidate:
             raise InvalidSDPError(f"invalid sdpMLineIndex {self.sdp_mline_index!r}")
         if self.sdp_mid is not None and not isinstance(self.sdp_mid, str):
             raise InvalidSDPError(f"invalid sdpMid {self.sdp_mid!r}")
+        if self.username_fragment is not None and not isinstance(self.username_fragment, str):
+            raise InvalidSDPError(f"invalid usernameFragment {self.username_fragment!r}")
         if self.sdp_mline_index is None and self.sdp_mid is None:
             raise InvalidSDPError("ICE candidate needs sdpMLineIndex or sdpMid")
         if text and not _CANDIDATE.match(text):
@@ -221,22 +227,41 @@ class IceCandidate:
         """udp or tcp."""
         return self._field("protocol").lower()
 
+    @property
+    def ufrag(self) -> str | None:
+        """The generation's ufrag: ``username_fragment``, else the line's ``ufrag`` extension
+        (as Chromium writes it), else None."""
+        if self.username_fragment is not None:
+            return self.username_fragment
+        match = _UFRAG_EXTENSION.search(self.candidate)
+        return match[1] if match else None
+
     def to_dict(self) -> dict[str, Any]:
-        """The browser's JSON shape: ``{"candidate", "sdpMLineIndex", "sdpMid"}``."""
-        return {
+        """The browser's JSON shape: ``{"candidate", "sdpMLineIndex", "sdpMid",
+        "usernameFragment"}`` (the last only when known)."""
+        result: dict[str, Any] = {
             "candidate": self.candidate,
             "sdpMLineIndex": self.sdp_mline_index,
             "sdpMid": self.sdp_mid,
         }
+        if self.username_fragment is not None:
+            result["usernameFragment"] = self.username_fragment
+        return result
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IceCandidate:
-        """Build from the browser's ``{"candidate", "sdpMLineIndex", "sdpMid"}``."""
+        """Build from the browser's ``{"candidate", "sdpMLineIndex", "sdpMid",
+        "usernameFragment"}``."""
         if not isinstance(data, Mapping):
             raise InvalidSDPError(f"ICE candidate must be an object, not {data!r:.80}")
         if "candidate" not in data:
             raise InvalidSDPError("ICE candidate object lacks 'candidate'")
-        return cls(data["candidate"], data.get("sdpMLineIndex"), data.get("sdpMid"))
+        return cls(
+            data["candidate"],
+            data.get("sdpMLineIndex"),
+            data.get("sdpMid"),
+            data.get("usernameFragment"),
+        )
 
 
 def with_candidates(sdp: str, candidates: Iterable[IceCandidate], complete: bool) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from .gst import GObject, Gst, read_object_property
 
 __all__ = [
+    "ice_transports",
     "infer_relay_protocol",
     "selected_pairs",
     "stats_from_reply",
@@ -64,7 +65,7 @@ _CANDIDATE_TYPES = ("candidate-pair", "local-candidate", "remote-candidate")
 _RELAY_PROTOCOLS = ("udp", "tcp", "tls")
 
 
-def _ice_transports(webrtc: Gst.Element) -> list[tuple[str, GObject.Object]]:
+def ice_transports(webrtc: Gst.Element) -> list[tuple[str, GObject.Object]]:
     """GLib thread: ``(DTLS transport name, ICE transport)`` of the SCTP transport and of
     every transceiver, each ICE transport once (bundled media share one)."""
     dtls_transports: list[GObject.Object] = []
@@ -133,7 +134,7 @@ def selected_pairs(webrtc: Gst.Element, relay_protocols: set[str]) -> list[dict[
     """
     agent = read_object_property(webrtc, "ice-agent")
     entries: list[dict[str, Any]] = []
-    for dtls_name, ice_transport in _ice_transports(webrtc):
+    for dtls_name, ice_transport in ice_transports(webrtc):
         stream = read_object_property(ice_transport, "stream")
         if stream is None:
             continue

@@ -12,6 +12,19 @@ stderr). Nothing crosses between namespaces but these pipes.
   for ``echo``; the answerer answers ``hello`` with ``echo``
 - ``{"cmd": "close"}`` → ``{"closed": true}`` once closed and TURN allocations released,
   then the process ends
+
+For an ICE restart (tests/nat/test_ice_restart.py), once connected:
+
+- ``{"cmd": "stream", "interval": s}`` (offerer) → sends ``"0"``, ``"1"``, ... on its channel
+  every ``interval`` seconds until ``finish``; ``{"cmd": "sink"}`` (answerer) → records them
+- ``{"cmd": "wait_state", "state": ..., "timeout": s}`` → ``{"reached": bool, "seconds"}``
+  (the connection state, from the command on)
+- ``{"cmd": "restart"}`` (offerer) → ``restart_ice()`` then a new offer, set locally, with
+  every candidate (and whether ``negotiationneeded`` fired); ``{"cmd": "reanswer", "sdp"}``
+  (answerer) → the answer to it
+- ``{"cmd": "finish"}`` (offerer) → stops sending, sends ``"end"``: ``{"sent": n}``;
+  ``{"cmd": "received", "timeout": s}`` (answerer) → ``{"received": [...]}`` once ``"end"``
+  came
 """
 
 from __future__ import annotations
@@ -36,9 +49,23 @@ class Peer:
         self.ice_states: list[str] = []
         self.error: str | None = None
         self.started = 0.0
+        self.sent = 0
+        self.sender: asyncio.Task[None] | None = None
+        self.received: list[str] = []
+        self.end: asyncio.Future[None] | None = None
+        self.negotiation_needed = 0
+        self.ice_times: list[tuple[str, float]] = []
+        self.restarted_at = 0.0
 
     def _on_error(self, error: Exception) -> None:
         self.error = str(error)
+
+    def _on_ice_state(self, state: str) -> None:
+        self.ice_states.append(state)
+        self.ice_times.append((state, time.monotonic()))
+
+    def _on_negotiation_needed(self) -> None:
+        self.negotiation_needed += 1
 
     def _make(self, config: dict[str, Any]) -> PeerConnection:
         pc = PeerConnection(Configuration(**config))
@@ -50,8 +77,9 @@ class Peer:
                 self.failed.set_result(self.error or "failed")
 
         pc.on("connectionstatechange", on_connection_state)
-        pc.on("iceconnectionstatechange", lambda: self.ice_states.append(pc.ice_connection_state))
+        pc.on("iceconnectionstatechange", lambda: self._on_ice_state(pc.ice_connection_state))
         pc.on("error", self._on_error)
+        pc.on("negotiationneeded", self._on_negotiation_needed)
         self.remote_channel = asyncio.get_running_loop().create_future()
         future = self.remote_channel
         pc.on("datachannel", lambda ch: future.done() or future.set_result(ch))
@@ -86,6 +114,8 @@ class Peer:
         if cmd == "stats":
             assert self.pc is not None
             return {"stats": await self.pc.get_stats()}
+        if cmd in RESTART_COMMANDS:
+            return await RESTART_COMMANDS[cmd](self, command)
         if cmd == "close":
             if self.pc is not None:
                 await self.pc.close()
@@ -137,6 +167,96 @@ class Peer:
         except Exception as exc:
             result["stats_error"] = f"{type(exc).__name__}: {exc}"
         return result
+
+
+async def _stream(peer: Peer, command: dict[str, Any]) -> dict[str, Any]:
+    channel = peer.channel
+    assert channel is not None
+    interval = float(command["interval"])
+
+    async def send() -> None:
+        while True:
+            channel.send(str(peer.sent))
+            peer.sent += 1
+            await asyncio.sleep(interval)
+
+    peer.sender = asyncio.ensure_future(send())
+    return {"ok": True}
+
+
+async def _sink(peer: Peer, command: dict[str, Any]) -> dict[str, Any]:
+    assert peer.remote_channel is not None
+    channel = await peer.remote_channel
+    end = peer.end = asyncio.get_running_loop().create_future()
+
+    def on_message(message: str) -> None:
+        if message == "end":
+            end.done() or end.set_result(None)
+        else:
+            peer.received.append(message)
+
+    channel.on("message", on_message)
+    return {"ok": True}
+
+
+async def _wait_state(peer: Peer, command: dict[str, Any]) -> dict[str, Any]:
+    pc = peer.pc
+    assert pc is not None
+    started = time.monotonic()
+    try:
+        await pc.wait_for_connection_state(command["state"], float(command["timeout"]))
+    except Exception as exc:  # the state a test waits for may never come: say so
+        return {"reached": False, "state": pc.connection_state, "why": repr(exc)}
+    since = peer.restarted_at
+    ice = [(s, round(t - since, 3)) for s, t in peer.ice_times if t >= since > 0]
+    return {"reached": True, "seconds": round(time.monotonic() - started, 3), "ice": ice}
+
+
+async def _restart(peer: Peer, command: dict[str, Any]) -> dict[str, Any]:
+    pc = peer.pc
+    assert pc is not None
+    before = peer.negotiation_needed
+    peer.restarted_at = time.monotonic()
+    await pc.restart_ice()
+    await asyncio.sleep(0)  # negotiationneeded is emitted on the next loop iteration
+    await pc.set_local_description(await pc.create_offer())
+    reply = await peer._local(pc)
+    reply["negotiationneeded"] = peer.negotiation_needed - before
+    return reply
+
+
+async def _reanswer(peer: Peer, command: dict[str, Any]) -> dict[str, Any]:
+    pc = peer.pc
+    assert pc is not None
+    await pc.handle_offer(SessionDescription("offer", command["sdp"]))
+    return await peer._local(pc)
+
+
+async def _finish(peer: Peer, command: dict[str, Any]) -> dict[str, Any]:
+    assert peer.sender is not None and peer.channel is not None
+    peer.sender.cancel()
+    peer.channel.send("end")
+    return {"sent": peer.sent}
+
+
+async def _received(peer: Peer, command: dict[str, Any]) -> dict[str, Any]:
+    assert peer.end is not None
+    try:
+        await asyncio.wait_for(peer.end, float(command["timeout"]))
+    except TimeoutError:
+        return {"received": peer.received, "end": False}
+    return {"received": peer.received, "end": True}
+
+
+RESTART_COMMANDS = {
+    "stream": _stream,
+    "sink": _sink,
+    "wait_state": _wait_state,
+    "restart": _restart,
+    "reanswer": _reanswer,
+    "finish": _finish,
+    "received": _received,
+}
 
 
 async def main() -> None:
