@@ -23,7 +23,7 @@ from .common import ROOT
 
 __all__ = ["PEERS", "PeerProcess", "PeerSpec", "prepare", "status"]
 
-VENVS = ROOT / ".bench-venvs"
+VENVS = Path(os.environ.get("AIOGST_BENCH_VENVS", ROOT / ".bench-venvs"))
 DRIVER = ROOT / "bench" / "peer_driver.py"
 INTERPRETERS = ("python3.14", "python3.13", "python3.12", "python3.11", "python3")
 
