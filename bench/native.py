@@ -183,7 +183,8 @@ class PeerProcess:
         line = _readline(self.process, timeout)
         if line is None:
             self.close(kill=True)
-            return {"ok": False, "error": f"{self.peer} {payload.get('cmd')} timed out ({timeout} s)"}
+            command = payload.get("cmd")
+            return {"ok": False, "error": f"{self.peer} {command} timed out ({timeout} s)"}
         while line and not line.startswith("{"):  # a library's own print
             line = self.process.stdout.readline()
         if not line:
@@ -232,3 +233,38 @@ def _readline(process: subprocess.Popen[str], timeout: float) -> str | None:
         if not selector.select(timeout):
             return None
     return process.stdout.readline()
+
+
+def attach(
+    result: Any, samples: dict[str, list[float]], errors: dict[str, str], *, scale: float = 1.0
+) -> Any:
+    """Fill ``result``'s peer fields: per peer "ok" with its median and every sample,
+    "not run: <reason>" or "failed: <error>" (a failure leaves the median out)."""
+    from .common import median
+
+    skipped = not_run()
+    for peer in PEERS:
+        if peer in skipped:
+            result.peer_status[peer] = skipped[peer]
+        elif peer in errors:
+            result.peer_status[peer] = f"failed: {errors[peer]}"
+        elif samples.get(peer):
+            values = [v * scale for v in samples[peer]]
+            result.peer_samples[peer] = values
+            result.peers[peer] = median(values)
+            result.peer_status[peer] = "ok"
+        else:
+            result.peer_status[peer] = "failed: no samples"
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.native [--install]``: each peer's state (and create the venvs)."""
+    args = sys.argv[1:] if argv is None else argv
+    for peer, (state, detail) in prepare(install="--install" in args).items():
+        print(f"{peer}: {state} ({detail})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

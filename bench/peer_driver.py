@@ -7,13 +7,14 @@ only the standard library and that package: it never imports aiogstwebrtc, GStre
 rest of ``bench`` (``-P`` keeps ``bench/`` off ``sys.path``). It reads one JSON request a line
 on stdin and answers each with one JSON line on stdout:
 
-    {"cmd": "hello"}                          -> {"ok": true, "library", "version", "python", "import_s"}
-    {"cmd": "open"}                           -> {"ok": true, "open_s"}  (a pair, opened and closed)
-    {"cmd": "connect"}                        -> {"ok": true, "open_s"}  (the pair kept for what follows)
-    {"cmd": "transfer", "size", "count"}      -> {"ok": true, "seconds", "bytes", "messages", "verified"}
-    {"cmd": "rtt", "count"}                   -> {"ok": true, "samples_ms": [...]}
-    {"cmd": "scale", "n"}                     -> {"ok": true, "connect_s", "failures", per-pair figures}
-    {"cmd": "quit"}                           -> (exits)
+    {"cmd": "hello"}              -> {"ok": true, "library", "version", "python", "import_s"}
+    {"cmd": "open"}               -> {"ok": true, "open_s"}  (a pair, opened and closed)
+    {"cmd": "connect"}            -> {"ok": true, "open_s"}  (the pair kept for what follows)
+    {"cmd": "transfer", "size", "count"}
+                                  -> {"ok": true, "seconds", "bytes", "messages", "verified"}
+    {"cmd": "rtt", "count"}       -> {"ok": true, "samples_ms": [...]}
+    {"cmd": "scale", "n"}         -> {"ok": true, "connect_s", "failures", per-pair figures}
+    {"cmd": "quit"}               -> (exits)
 
 A failure answers ``{"ok": false, "error": "..."}``. The first ``open`` of a fresh driver is its
 ``open_cold``. Every peer runs without any STUN or TURN server. A transfer's receiver counts
