@@ -97,6 +97,8 @@ class Result:
     @property
     def best_peer(self) -> str | None:
         """The best of the other stacks that measured this row (aiortc included), or None."""
+        if not self.peer_status:
+            return None  # a baseline row, or one the native peers do not take part in
         candidates = {name: v for name, v in self.peers.items() if not math.isnan(v)}
         if self.other_label == "aiortc" and not math.isnan(self.other):
             candidates["aiortc"] = self.other

@@ -198,7 +198,10 @@ def _detail_lines(result: Result) -> list[str]:
             f"- `media_cpu_720p` frames received per second: ours {_fmt(d['ours_fps'])}, "
             f"aiortc {_fmt(d['aiortc_fps'])}; CPU per received frame: ours "
             f"{_fmt(d.get('ours_cpu_ms_per_frame', math.nan))} ms, aiortc "
-            f"{_fmt(d.get('aiortc_cpu_ms_per_frame', math.nan))} ms."
+            f"{_fmt(d.get('aiortc_cpu_ms_per_frame', math.nan))} ms; bitrate actually sent "
+            f"(RTP payload): ours {_fmt(d.get('ours_sent_kbps', math.nan))} kbit/s, aiortc "
+            f"{_fmt(d.get('aiortc_sent_kbps', math.nan))} kbit/s; both encoders: "
+            f"`{d.get('ours_encoder', '?')}` (aiortc: the same through FFmpeg's libvpx options)."
         )
     if result.name == "hop" and "run_in_glib_us" in d:
         lines.append(
