@@ -32,10 +32,13 @@ from .native import PeerProcess
 
 
 def peak_rss_bytes() -> int:
-    """The peak resident set size of this process (``ru_maxrss``)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """The peak resident set size of this process: ``VmHWM`` (``ru_maxrss`` would not do: it
+    keeps the parent's peak across fork and exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 __all__ = ["NAMES", "run"]
