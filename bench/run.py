@@ -97,7 +97,8 @@ def _print_result(result: Result) -> None:
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="aiogstwebrtc benchmarks against aiortc"
+        prog="python -m bench",
+        description="aiogstwebrtc benchmarks against aiortc, aiolibdatachannel and wrtc",
     )
     parser.add_argument("--quick", action="store_true", help="reduced set (< 60 s)")
     parser.add_argument("--only", default="", help="comma-separated benchmark names")

@@ -1,11 +1,15 @@
-"""``scale_250``: N concurrent pairs in one process (N = 10, 100, 250), each side alone.
+"""``scale_250``: N concurrent pairs in one process (N = 10, 100, 250), ours and aiortc alone;
+``pairs_100``, ``rss_100`` and ``threads_per_pair``: the same at N = 100 for every stack
+(ours, aiortc, and the native peers through ``bench/peer_driver.py``).
 
 Each (side, N) runs in a fresh child process: one untimed pair first (plugins, certificates,
 imports), then the idle process is measured, then N pairs are opened at once
 (``asyncio.gather``). Reported: the wall time until every pair is open or has failed,
 failures, and RSS, threads (kernel tasks) and file descriptors with all pairs open, as growth
 over the idle process divided by the pairs that connected. The table's number is the connect
-time at the largest N (250 in the full set, 10 in the quick set).
+time at the largest N (250 in the full set, 10 in the quick set). ``rss_100`` is the peak
+resident memory (``VmHWM``) of the process holding the 100 pairs, ``threads_per_pair`` the
+threads added per open idle pair; in the quick set these three rows use N = 10.
 """
 
 from __future__ import annotations
