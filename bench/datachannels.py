@@ -65,6 +65,7 @@ class TransferCounter:
         self.check()
 
     def check(self) -> None:
+        _last[:] = [self]
         if self.messages != self.expected_messages or self.bytes != self.expected_bytes:
             raise TransferLost(
                 f"received {self.messages} messages / {self.bytes} bytes, sent "
@@ -74,6 +75,10 @@ class TransferCounter:
 
 class TransferLost(RuntimeError):
     """A transfer's receiver did not get exactly what was sent."""
+
+
+#: the counter of the last transfer that completed in this process (for the details file)
+_last: list[TransferCounter] = []
 
 
 async def ours_transfer(pair: OursPair, size: int, count: int) -> float:
@@ -218,7 +223,15 @@ class Sides:
                 else:
                     samples[side].append(value)
                 if request["cmd"] == "transfer" and side in local:
-                    self.verified.setdefault(name, []).append({"side": side, "verified": True})
+                    counter = _last[0]
+                    self.verified.setdefault(name, []).append(
+                        {
+                            "side": side,
+                            "verified": True,
+                            "messages": counter.messages,
+                            "bytes": counter.bytes,
+                        }
+                    )
         return samples, errors
 
     def _peer(self, side: str, request: dict[str, Any]) -> float | list[float]:
