@@ -115,8 +115,9 @@ def prepare(install: bool) -> dict[str, tuple[str, str]]:
         if _installed(python, spec):
             _STATUS[spec.name] = ("ok", str(python))
             continue
-        need = ".".join(map(str, spec.min_python))
-        interpreter = find_interpreter(spec.min_python)
+        minimum = max(spec.min_python, (3, 11))  # the driver runs with -P (Python >= 3.11)
+        need = ".".join(map(str, minimum))
+        interpreter = find_interpreter(minimum)
         if interpreter is None:
             _STATUS[spec.name] = ("not run", f"needs Python >= {need}, none on this machine")
         elif not install:
