@@ -34,6 +34,7 @@ typecheck: setup
 # Benchmarks against aiortc (docs/performance.md), inside a network namespace like the tests.
 bench:
 	@BOOTSTRAP_EXTRAS=bench scripts/bootstrap.sh
+	$(PY) -m bench.native --install
 	$(NETNS) $(PY) -m bench
 
 bench-quick:

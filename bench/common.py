@@ -28,6 +28,7 @@ __all__ = [
     "median",
     "order_for_round",
     "raise_fd_limit",
+    "rotation",
     "rss_bytes",
     "run_child",
     "thread_count",
@@ -69,6 +70,11 @@ class Result:
     other_samples: list[float] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # the native peers (bench/native.py): median per peer that produced one, every sample, and
+    # per peer "ok", "not run: <reason>" or "failed: <error>"; empty for baseline rows
+    peers: dict[str, float] = field(default_factory=dict)
+    peer_samples: dict[str, list[float]] = field(default_factory=dict)
+    peer_status: dict[str, str] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -85,9 +91,44 @@ class Result:
             return math.nan
         return 1 / ratio if self.better == "lower" else ratio
 
+    def _better_of(self, a: float, b: float) -> bool:
+        return a < b if self.better == "lower" else a > b
+
+    @property
+    def best_peer(self) -> str | None:
+        """The best of the other stacks that measured this row (aiortc included), or None."""
+        if not self.peer_status:
+            return None  # a baseline row, or one the native peers do not take part in
+        candidates = {name: v for name, v in self.peers.items() if not math.isnan(v)}
+        if self.other_label == "aiortc" and not math.isnan(self.other):
+            candidates["aiortc"] = self.other
+        best: str | None = None
+        for name, value in candidates.items():
+            if best is None or self._better_of(value, candidates[best]):
+                best = name
+        return best
+
+    @property
+    def best_value(self) -> float:
+        """The best peer's median (NaN if none)."""
+        best = self.best_peer
+        if best is None:
+            return math.nan
+        return self.other if best == "aiortc" else self.peers[best]
+
+    @property
+    def ratio_best(self) -> float:
+        """ours / the best peer (NaN when none measured)."""
+        best = self.best_value
+        if not best or math.isnan(best) or math.isnan(self.ours):
+            return math.nan
+        return self.ours / best
+
     def to_json(self) -> dict[str, Any]:
-        """The ``latest.json`` entry: name, ours, aiortc|baseline, unit, ratio, better."""
-        return {
+        """The ``latest.json`` entry: name, ours, aiortc|baseline, unit, ratio, better; rows
+        with native peers add each peer's median (null if it did not run), ``best_peer``,
+        ``ratio_best_peer`` (ours / best peer) and ``peer_status``."""
+        entry: dict[str, Any] = {
             "name": self.name,
             "ours": _number(self.ours),
             self.other_label: _number(self.other),
@@ -95,6 +136,13 @@ class Result:
             "ratio": _number(self.ratio),
             "better": self.better,
         }
+        if self.peer_status:
+            for peer in self.peer_status:
+                entry[peer] = _number(self.peers.get(peer, math.nan))
+            entry["best_peer"] = self.best_peer
+            entry["ratio_best_peer"] = _number(self.ratio_best)
+            entry["peer_status"] = dict(self.peer_status)
+        return entry
 
     def to_details(self) -> dict[str, Any]:
         """Everything measured, for ``details.json``."""
@@ -103,6 +151,10 @@ class Result:
             "description": self.description,
             "ours_samples": [_number(x) for x in self.ours_samples],
             f"{self.other_label}_samples": [_number(x) for x in self.other_samples],
+            **{
+                f"{peer}_samples": [_number(x) for x in values]
+                for peer, values in self.peer_samples.items()
+            },
             "details": self.details,
         }
 
@@ -117,6 +169,16 @@ def median(values: Sequence[float]) -> float:
     """Median, NaN for no values."""
     finite = [v for v in values if not math.isnan(v)]
     return statistics.median(finite) if finite else math.nan
+
+
+def rotation(index: int, sides: Sequence[str]) -> list[str]:
+    """The order of ``sides`` in round ``index``: rotated by one each round and reversed every
+    other round, so no side always runs first, last or right after the same one."""
+    if not sides:
+        return []
+    shift = index % len(sides)
+    order = list(sides[shift:]) + list(sides[:shift])
+    return order[::-1] if (index // len(sides)) % 2 else order
 
 
 def order_for_round(index: int) -> tuple[str, str]:

@@ -123,6 +123,8 @@ async def _run(settings: Settings) -> Result:
         "µs",
         "lower",
         "baseline",
+        ours_samples=[round(x, 2) for x in ours],
+        other_samples=[round(x, 2) for x in floor],
         details={
             "hops_per_side": len(ours),
             "run_in_glib_us": round(median(public), 2),

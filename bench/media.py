@@ -8,9 +8,17 @@ them (drawing that pattern live costs ~0.12 CPU s/s by itself). Ours: a ``VideoS
 reading the frames from files (``multifilesrc ! rawvideoparse ! identity sync=true``) →
 webrtcbin → webrtcbin → ``RemoteTrack.recv()`` (decoded RGB numpy frames). aiortc: a
 ``VideoStreamTrack`` returning the frames as PyAV frames → aiortc's VP8 → ``track.recv()`` →
-``to_ndarray("rgb24")``, so both ends hand Python the same kind of frame. Each library keeps
-its default encoder settings (aiortc: libvpx speed 6, one thread at this size on 2 CPUs,
-500 kbps rising to 1.5 Mbps; ours: vp8enc deadline=1 cpu-used=8 threads=2, 1 Mbps CBR).
+``to_ndarray("rgb24")``, so both ends hand Python the same kind of frame.
+
+Like for like: both ends encode with libvpx VP8 set the same way (:data:`ENCODER`): CBR at a
+fixed 1 Mbit/s target (aiortc's REMB-driven target changes are ignored, webrtcbin has no
+congestion control here), realtime deadline at speed (``cpu-used``) 8, a keyframe every 60
+frames, one encoder thread, the denoiser off (``noise-sensitivity`` 0), ``static-threshold``
+0, quantizers 2 to 56, a 1,000 ms rate-control buffer with 15 % overshoot and 100 % undershoot,
+no lag, error-resilient partitions. Ours gets them through a ``VideoSource`` whose encoder
+fragment is this string; aiortc through a ``Vp8Encoder`` subclass installed for the child
+process. Each side reports CPU per frame and the bitrate it actually sent (RTP payload bytes
+from its own outbound-rtp statistics over the window).
 """
 
 from __future__ import annotations
@@ -29,6 +37,53 @@ NAMES = ("media_cpu_720p",)
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 PATTERN = "ball"
 FRAMES = 60
+#: The one VP8 encoder configuration both sides use.
+ENCODER: dict[str, Any] = {
+    "bitrate": 1_000_000,
+    "speed": 8,
+    "keyframe_interval": 60,
+    "threads": 1,
+    "noise_sensitivity": 0,
+    "static_threshold": 0,
+    "min_quantizer": 2,
+    "max_quantizer": 56,
+    "buffer_ms": 1000,
+    "overshoot_pct": 15,
+    "undershoot_pct": 100,
+}
+
+
+def ours_encoder_description() -> str:
+    """``vp8enc`` with :data:`ENCODER`'s settings."""
+    e = ENCODER
+    return (
+        f"vp8enc name=encoder deadline=1 cpu-used={e['speed']} threads={e['threads']} "
+        f"end-usage=cbr target-bitrate={e['bitrate']} keyframe-max-dist={e['keyframe_interval']} "
+        f"noise-sensitivity={e['noise_sensitivity']} static-threshold={e['static_threshold']} "
+        f"min-quantizer={e['min_quantizer']} max-quantizer={e['max_quantizer']} "
+        f"buffer-size={e['buffer_ms']} buffer-optimal-size={e['buffer_ms'] * 5 // 6} "
+        f"overshoot={e['overshoot_pct']} undershoot={e['undershoot_pct']} "
+        "lag-in-frames=0 error-resilient=partitions token-partitions=0"
+    )
+
+
+def aiortc_encoder_options() -> dict[str, str]:
+    """FFmpeg's libvpx options (as aiortc's ``Vp8Encoder`` passes them) for :data:`ENCODER`."""
+    e = ENCODER
+    return {
+        "bufsize": str(e["bitrate"] * e["buffer_ms"] // 1000),
+        "cpu-used": str(e["speed"]),
+        "deadline": "realtime",
+        "lag-in-frames": "0",
+        "minrate": str(e["bitrate"]),
+        "maxrate": str(e["bitrate"]),
+        "noise-sensitivity": str(e["noise_sensitivity"]),
+        "overshoot-pct": str(e["overshoot_pct"]),
+        "undershoot-pct": str(e["undershoot_pct"]),
+        "partitions": "0",
+        "static-thresh": str(e["static_threshold"]),
+        "error-resilient": "partitions",
+    }
 
 
 def run(settings: Settings, names: set[str]) -> list[Result]:
@@ -55,31 +110,44 @@ def run(settings: Settings, names: set[str]) -> list[Result]:
         "aiortc_cpu_ms_per_frame": median(values("aiortc", "cpu_ms_per_frame")),
         "ours_threads": median(values("ours", "threads")),
         "aiortc_threads": median(values("aiortc", "threads")),
+        "ours_sent_kbps": median(values("ours", "sent_kbps")),
+        "aiortc_sent_kbps": median(values("aiortc", "sent_kbps")),
+        "encoder": dict(ENCODER),
+        "ours_encoder": ours_encoder_description(),
+        "aiortc_encoder_options": aiortc_encoder_options(),
+        "samples": samples,
     }
     if errors:
         details["errors"] = errors
     ours = values("ours", "cpu_per_s")
     theirs = values("aiortc", "cpu_per_s")
-    return [
-        Result(
-            "media_cpu_720p",
-            median(ours),
-            median(theirs),
-            "CPU s/s",
-            "lower",
-            ours_samples=ours,
-            other_samples=theirs,
-            details=details,
-            description="CPU seconds per second, one 720p30 VP8 stream sent and received",
-        )
-    ]
+    result = Result(
+        "media_cpu_720p",
+        median(ours),
+        median(theirs),
+        "CPU s/s",
+        "lower",
+        ours_samples=ours,
+        other_samples=theirs,
+        details=details,
+        description="CPU seconds per second, one 720p30 VP8 stream sent and received, "
+        "both encoders set the same",
+    )
+    result.peer_status = {
+        "aiolibdatachannel": "not run: data channels only (the package has no media API)",
+        "wrtc": "not run: the bench does not drive wrtc's media yet",
+    }
+    return [result]
 
 
 # --- in the child process -----------------------------------------------------------------------
 
 
-async def _measure(next_frame: Any, warmup: float, window: float, threads: Any) -> dict[str, Any]:
-    """Consume frames for ``warmup`` then ``window`` seconds; CPU and frame counts."""
+async def _measure(
+    next_frame: Any, warmup: float, window: float, threads: Any, sent: Any
+) -> dict[str, Any]:
+    """Consume frames for ``warmup`` then ``window`` seconds; CPU, frame counts and the
+    payload bytes the sender sent (``await sent()``) over the window."""
     count = 0
     done = asyncio.Event()
     measuring: dict[str, float] = {}
@@ -94,11 +162,13 @@ async def _measure(next_frame: Any, warmup: float, window: float, threads: Any) 
     try:
         await asyncio.wait_for(_first_frame(lambda: count), 20)
         await asyncio.sleep(warmup)
+        sent_before = await sent()
         measuring = {"cpu": cpu_seconds(), "wall": time.perf_counter(), "frames": count}
         await asyncio.sleep(window)
         cpu = cpu_seconds() - measuring["cpu"]
         wall = time.perf_counter() - measuring["wall"]
         frames = count - measuring["frames"]
+        sent_bytes = await sent() - sent_before
         thread_total = threads()
     finally:
         done.set()
@@ -112,6 +182,7 @@ async def _measure(next_frame: Any, warmup: float, window: float, threads: Any) 
         "fps": frames / wall,
         "cpu_ms_per_frame": cpu * 1000 / frames if frames else math.nan,
         "threads": thread_total,
+        "sent_kbps": sent_bytes * 8 / wall / 1000,
     }
 
 
@@ -174,7 +245,17 @@ async def _ours_stream(
         receiver.on("track", tracks.put_nowait)
         sender.on("icecandidate", _forward(receiver))
         receiver.on("icecandidate", _forward(sender))
-        source = VideoSource(
+
+        class LikeForLike(VideoSource):
+            """Our VideoSource with the shared encoder settings."""
+
+            def encoded_description(self) -> str:
+                return (
+                    f"{self.raw_description()} ! queue max-size-buffers=3 leaky=downstream ! "
+                    f"{ours_encoder_description()}"
+                )
+
+        source = LikeForLike(
             f'multifilesrc location="{location}" loop=true stop-index={FRAMES - 1} ! '
             f"rawvideoparse width={WIDTH} height={HEIGHT} format=i420 framerate={FPS}/1 ! "
             "identity sync=true",
@@ -188,7 +269,16 @@ async def _ours_stream(
         await sender.set_local_description(offer)
         await sender.set_remote_description(await receiver.handle_offer(offer))
         track = await asyncio.wait_for(tracks.get(), 20)
-        result = await _measure(track.recv, warmup, window, thread_count)
+
+        async def sent() -> int:
+            stats = await sender.get_stats()
+            return sum(
+                int(s.get("bytes-sent", 0))
+                for s in stats.values()
+                if s.get("type") == "outbound-rtp"
+            )
+
+        result = await _measure(track.recv, warmup, window, thread_count, sent)
         shape = (await track.recv()).data.shape
         result["frame_shape"] = list(shape)
         return result
@@ -264,12 +354,64 @@ def pattern_track(count: int = FRAMES) -> Any:
     return PatternTrack()
 
 
+def _install_aiortc_encoder() -> None:
+    """Make aiortc's senders in this process encode VP8 with :data:`ENCODER`'s settings."""
+    import aiortc.rtcrtpsender as sender_module
+    from aiortc.codecs.vpx import Vp8Encoder
+    from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
+
+    original = sender_module.get_encoder
+
+    class LikeForLikeVp8(Vp8Encoder):  # type: ignore[misc]
+        """aiortc's VP8 encoder with the shared settings and a fixed target."""
+
+        @property
+        def target_bitrate(self) -> int:
+            return int(ENCODER["bitrate"])
+
+        @target_bitrate.setter
+        def target_bitrate(self, _bitrate: int) -> None:
+            pass  # fixed, like ours (REMB would move it)
+
+        def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+            import av
+
+            if frame.format.name != "yuv420p":
+                frame = frame.reformat(format="yuv420p")
+            if force_keyframe:
+                frame.pict_type = av.video.frame.PictureType.I
+            if self.codec is None:
+                codec = av.CodecContext.create("libvpx", "w")
+                codec.width, codec.height = frame.width, frame.height
+                codec.bit_rate = ENCODER["bitrate"]
+                codec.pix_fmt = "yuv420p"
+                codec.gop_size = ENCODER["keyframe_interval"]
+                codec.qmin = ENCODER["min_quantizer"]
+                codec.qmax = ENCODER["max_quantizer"]
+                codec.options = aiortc_encoder_options()
+                codec.thread_count = ENCODER["threads"]
+                self.codec = codec
+            data = b"".join(bytes(packet) for packet in self.codec.encode(frame))
+            payloads = self._packetize(data, self.picture_id)
+            timestamp = convert_timebase(frame.pts, frame.time_base, VIDEO_TIME_BASE)
+            self.picture_id = (self.picture_id + 1) % (1 << 15)
+            return payloads, timestamp
+
+    def get_encoder(codec: Any) -> Any:
+        if codec.mimeType.lower() == "video/vp8":
+            return LikeForLikeVp8()
+        return original(codec)
+
+    sender_module.get_encoder = get_encoder
+
+
 async def _aiortc(warmup: float, window: float) -> dict[str, Any]:
     from aiortc.rtcrtpsender import RTCRtpSender
 
     from .common import thread_count
     from .pairs import aiortc_peer
 
+    _install_aiortc_encoder()
     sender, receiver = aiortc_peer(), aiortc_peer()
     try:
         got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -287,7 +429,15 @@ async def _aiortc(warmup: float, window: float) -> dict[str, Any]:
             frame = await track.recv()
             return frame.to_ndarray(format="rgb24")
 
-        result = await _measure(next_frame, warmup, window, thread_count)
+        async def sent() -> int:
+            report = await sender.getStats()
+            return sum(
+                int(s.bytesSent)
+                for s in report.values()
+                if getattr(s, "type", "") == "outbound-rtp"
+            )
+
+        result = await _measure(next_frame, warmup, window, thread_count, sent)
         result["frame_shape"] = list((await next_frame()).shape)
         return result
     finally:

@@ -12,7 +12,9 @@ import asyncio
 import math
 from typing import Any
 
-from .common import Result, Settings, median, order_for_round, run_child
+from . import native
+from .common import Result, Settings, median, rotation, run_child
+from .native import PeerProcess
 from .pairs import open_aiortc, open_ours
 
 __all__ = ["NAMES", "run"]
@@ -48,16 +50,38 @@ async def _warm(settings: Settings) -> Result:
     theirs: list[float] = []
     ours_tuned: list[float] = []
     marks: list[dict[str, float]] = []
-    for index in range(rounds):
-        for side in order_for_round(index):
-            if side == "ours":
-                elapsed, round_marks = await _ours_once()
-                ours.append(elapsed * 1000)
-                marks.append(round_marks)
-                if tuned:
-                    ours_tuned.append((await _ours_once(TUNED_PACING_MS))[0] * 1000)
-            else:
-                theirs.append(await _theirs_once() * 1000)
+    peers: dict[str, PeerProcess] = {}
+    peer_samples: dict[str, list[float]] = {}
+    peer_errors: dict[str, str] = {}
+    for peer in native.available():
+        process = PeerProcess(peer)
+        warm = process.request(timeout=60, cmd="open")  # the peer's untimed warm-up pair
+        if warm.get("ok"):
+            peers[peer] = process
+            peer_samples[peer] = []
+        else:
+            peer_errors[peer] = warm.get("error", "no answer")
+            process.close(kill=True)
+    try:
+        for index in range(rounds):
+            for side in rotation(index, ["ours", "other", *peers]):
+                if side == "ours":
+                    elapsed, round_marks = await _ours_once()
+                    ours.append(elapsed * 1000)
+                    marks.append(round_marks)
+                    if tuned:
+                        ours_tuned.append((await _ours_once(TUNED_PACING_MS))[0] * 1000)
+                elif side == "other":
+                    theirs.append(await _theirs_once() * 1000)
+                elif side not in peer_errors:
+                    answer = peers[side].request(timeout=60, cmd="open")
+                    if answer.get("ok"):
+                        peer_samples[side].append(answer["open_s"] * 1000)
+                    else:
+                        peer_errors[side] = answer.get("error", "no answer")
+    finally:
+        for process in peers.values():
+            process.close()
     breakdown = {
         name: round(median([m[name] * 1000 for m in marks if name in m]), 2)
         for name in sorted(
@@ -68,7 +92,7 @@ async def _warm(settings: Settings) -> Result:
     if tuned:
         details[f"ours_pacing_{TUNED_PACING_MS}ms_ms"] = round(median(ours_tuned), 2)
         details[f"ours_pacing_{TUNED_PACING_MS}ms_samples"] = [round(x, 2) for x in ours_tuned]
-    return Result(
+    result = Result(
         "open_warm",
         median(ours),
         median(theirs),
@@ -79,13 +103,19 @@ async def _warm(settings: Settings) -> Result:
         details=details,
         description="create_offer() to channel open on both sides, warm process",
     )
+    return native.attach(result, peer_samples, peer_errors)
 
 
 def _cold(settings: Settings) -> Result:
     rounds = settings.n_rounds(5, 1)
     samples: dict[str, list[dict[str, Any]]] = {"ours": [], "other": []}
+    peers = native.available()
+    peer_runs: dict[str, list[dict[str, Any]]] = {peer: [] for peer in peers}
     for index in range(rounds):
-        for side in order_for_round(index):
+        for side in rotation(index, ["ours", "other", *peers]):
+            if side in peer_runs:
+                peer_runs[side].append(_peer_cold(side))
+                continue
             name = "ours" if side == "ours" else "aiortc"
             samples[side].append(run_child("open_cold", name, {}, timeout=60))
 
@@ -103,7 +133,17 @@ def _cold(settings: Settings) -> Result:
     }
     ours = values("ours", "open_s")
     theirs = values("other", "open_s")
-    return Result(
+    peer_samples: dict[str, list[float]] = {}
+    peer_errors: dict[str, str] = {}
+    for peer, runs in peer_runs.items():
+        failed = [r["error"] for r in runs if not r.get("ok")]
+        if failed:
+            peer_errors[peer] = failed[0]
+            continue
+        peer_samples[peer] = [r["open_s"] * 1000 for r in runs]
+        details[f"{peer}_total_ms"] = round(median([r["total_s"] * 1000 for r in runs]), 1)
+        details[f"{peer}_import_ms"] = round(median([r["import_s"] * 1000 for r in runs]), 1)
+    result = Result(
         "open_cold",
         median(ours),
         median(theirs),
@@ -114,6 +154,19 @@ def _cold(settings: Settings) -> Result:
         details=details,
         description="create_offer() to channel open on both sides, first pair in a fresh process",
     )
+    return native.attach(result, peer_samples, peer_errors)
+
+
+def _peer_cold(peer: str) -> dict[str, Any]:
+    """The first pair of a fresh driver process of ``peer``."""
+    with PeerProcess(peer) as process:
+        hello = process.request(timeout=60, cmd="hello")
+        if not hello.get("ok"):
+            return hello
+        answer = process.request(timeout=60, cmd="open")
+        if answer.get("ok"):
+            answer["import_s"] = hello["import_s"]
+        return answer
 
 
 def run(settings: Settings, names: set[str]) -> list[Result]:

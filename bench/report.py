@@ -39,6 +39,26 @@ def environment() -> dict[str, Any]:
     return info
 
 
+PEER_NAMES = ("aiolibdatachannel", "wrtc")
+
+
+def _advantage(result: Result, value: float) -> float:
+    """How many times better ours is than ``value`` (>1: ours wins)."""
+    if not value or math.isnan(value) or math.isnan(result.ours) or result.ours == 0:
+        return math.nan
+    ratio = result.ours / value
+    return 1 / ratio if result.better == "lower" else ratio
+
+
+def _peer_cell(result: Result, peer: str) -> str:
+    status = result.peer_status.get(peer)
+    if status is None:
+        return "—"
+    if status == "ok":
+        return _fmt(result.peers.get(peer, math.nan))
+    return "not run" if status.startswith("not run") else "failed"
+
+
 def _fmt(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -70,7 +90,8 @@ def experiments_markdown(path: Path) -> list[str]:
         "## Proposed core changes, measured (`python -m bench.experiments`)",
         "",
         "Ours only, each variant in fresh processes, alternating; medians. Patches are applied",
-        "at run time by `bench/experiments.py`; see docs/performance.md.",
+        "at run time by `bench/experiments.py`; see docs/performance.md. Saved runs, measured",
+        "against the core of their day (before the changes they led to), not re-measured here.",
         "",
         "| measure | variant | median | unit | repeats |",
         "| --- | --- | ---: | --- | ---: |",
@@ -98,16 +119,34 @@ def markdown(
         f"{env.get('libnice-plugin', '?')}, aiortc {env.get('aiortc', '?')}, "
         f"Python {env.get('python', '?')}, {env.get('cpus', '?')} CPUs, load average "
         f"{meta.get('loadavg_before', ['?'])[0]} → {meta.get('loadavg_after', ['?'])[0]}.",
-        "Medians of alternating rounds in one run; ratio = ours / other.",
+        "Medians of rounds in rotation in one run; ratio = ours / other; best peer = the best "
+        "of aiortc, aiolibdatachannel (libdatachannel) and wrtc (libwebrtc) on that row.",
         "",
-        "| benchmark | unit | ours | other | other is | ratio | better | verdict |",
-        "| --- | --- | ---: | ---: | --- | ---: | --- | --- |",
+        "| benchmark | unit | ours | aiortc or baseline | aiolibdatachannel | wrtc "
+        "| ours / aiortc | ours / best peer (best) | better | verdict vs aiortc |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
+        other = _fmt(r.other) + ("" if r.other_label == "aiortc" else f" ({r.other_label})")
+        best = f"{_fmt(r.ratio_best)} ({r.best_peer})" if r.best_peer else "—"
         lines.append(
-            f"| `{r.name}` | {r.unit} | {_fmt(r.ours)} | {_fmt(r.other)} | {r.other_label} "
-            f"| {_fmt(r.ratio)} | {r.better} | {_verdict(r)} |"
+            f"| `{r.name}` | {r.unit} | {_fmt(r.ours)} | {other} | "
+            f"{_peer_cell(r, 'aiolibdatachannel')} | {_peer_cell(r, 'wrtc')} | {_fmt(r.ratio)} "
+            f"| {best} | {r.better} | {_verdict(r)} |"
         )
+    peers_meta = meta.get("peers", {})
+    if peers_meta:
+        lines += ["", "Native peers in this run:"]
+        for peer, info in peers_meta.items():
+            lines.append(f"- {peer}: {info.get('state')} ({info.get('detail')})")
+    failed = [
+        f"- `{r.name}` {peer}: {status}"
+        for r in results
+        for peer, status in r.peer_status.items()
+        if status.startswith("failed")
+    ]
+    if failed:
+        lines += ["", "Peers that failed a row:", *failed]
     notes = [line for r in results for line in _detail_lines(r)]
     if notes:
         lines += ["", "## Details", "", *notes]
@@ -160,7 +199,10 @@ def _detail_lines(result: Result) -> list[str]:
             f"- `media_cpu_720p` frames received per second: ours {_fmt(d['ours_fps'])}, "
             f"aiortc {_fmt(d['aiortc_fps'])}; CPU per received frame: ours "
             f"{_fmt(d.get('ours_cpu_ms_per_frame', math.nan))} ms, aiortc "
-            f"{_fmt(d.get('aiortc_cpu_ms_per_frame', math.nan))} ms."
+            f"{_fmt(d.get('aiortc_cpu_ms_per_frame', math.nan))} ms; bitrate actually sent "
+            f"(RTP payload): ours {_fmt(d.get('ours_sent_kbps', math.nan))} kbit/s, aiortc "
+            f"{_fmt(d.get('aiortc_sent_kbps', math.nan))} kbit/s; both encoders: "
+            f"`{d.get('ours_encoder', '?')}` (aiortc: the same through FFmpeg's libvpx options)."
         )
     if result.name == "hop" and "run_in_glib_us" in d:
         lines.append(
@@ -188,23 +230,46 @@ def write_charts(results: Sequence[Result], path: Path) -> Path | None:
     shown = [r for r in results if not math.isnan(r.advantage)]
     if not shown:
         return None
-    names = [f"{r.name}\n(vs {r.other_label})" for r in shown]
-    values = [r.advantage for r in shown]
-    colours = ["#2e8b57" if v >= 1 else "#c0392b" for v in values]
-    figure, axes = plt.subplots(figsize=(9, 0.55 * len(shown) + 1.6))
-    positions = list(range(len(shown)))[::-1]
-    axes.barh(positions, values, color=colours)
+    # one bar per other stack and row: how many times better ours is than it
+    colours = {
+        "aiortc": "#4c72b0",
+        "baseline": "#8c8c8c",
+        "aiolibdatachannel": "#dd8452",
+        "wrtc": "#55a868",
+    }
+    bars: list[tuple[str, str, float, str]] = []  # (row label, stack, advantage, text)
+    for r in shown:
+        row = f"{r.name} ({r.unit})"
+        bars.append((row, r.other_label, r.advantage, f"{_fmt(r.ours)} vs {_fmt(r.other)}"))
+        for peer in PEER_NAMES:
+            if r.peer_status.get(peer) == "ok":
+                value = r.peers[peer]
+                bars.append((row, peer, _advantage(r, value), f"{_fmt(r.ours)} vs {_fmt(value)}"))
+    figure, axes = plt.subplots(figsize=(10, 0.32 * len(bars) + 0.3 * len(shown) + 1.8))
+    position = 0.0
+    ticks: list[tuple[float, str]] = []
+    seen: set[str] = set()
+    for row in dict.fromkeys(b[0] for b in bars):
+        group = [b for b in bars if b[0] == row]
+        start = position
+        for _row, stack, value, text in group:
+            if math.isnan(value):
+                continue
+            label = stack if stack not in seen else None
+            seen.add(stack)
+            axes.barh(-position, value, color=colours.get(stack, "#999999"), label=label)
+            axes.text(value, -position, f"  {text}", va="center", fontsize=6)
+            position += 1
+        ticks.append((-(start + position - 1) / 2, row))
+        position += 0.6
+    values = [b[2] for b in bars if not math.isnan(b[2])]
     axes.set_xscale("log", base=2)
     axes.axvline(1, color="black", linewidth=1)
-    axes.set_yticks(positions, names, fontsize=8)
-    axes.set_xlabel("times better than the other side (log scale; > 1: ours wins)")
-    for position, result, value in zip(positions, shown, values, strict=True):
-        label = f"{_fmt(result.ours)} vs {_fmt(result.other)} {result.unit}"
-        axes.text(value, position, f"  {label}", va="center", fontsize=7)
-    low = min([*values, 1.0]) / 1.5
-    high = max([*values, 1.0]) * 4
-    axes.set_xlim(low, high)
-    axes.set_title("aiogstwebrtc against aiortc (or a raw baseline), medians of one run")
+    axes.set_yticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=8)
+    axes.set_xlabel("times better ours is than that stack (log scale; > 1: ours wins)")
+    axes.set_xlim(min([*values, 1.0]) / 1.5, max([*values, 1.0]) * 6)
+    axes.legend(fontsize=7, loc="lower right")
+    axes.set_title("aiogstwebrtc against aiortc, aiolibdatachannel and wrtc, medians of one run")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

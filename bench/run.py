@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .common import ROOT, Result, Settings, ensure_namespace, raise_fd_limit
+from .common import ROOT, Result, Settings, ensure_namespace, in_namespace, raise_fd_limit
 
 __all__ = ["ALL_NAMES", "SPECS", "main"]
 
@@ -36,6 +36,9 @@ SPECS: dict[str, tuple[str, str, str, str]] = {
     "hop": ("µs", "lower", "baseline", "hop"),
     "wrapper_overhead": ("MB/s", "higher", "baseline", "wrapper"),
     "scale_250": ("s", "lower", "aiortc", "scale"),
+    "pairs_100": ("s", "lower", "aiortc", "scale"),
+    "rss_100": ("MiB", "lower", "aiortc", "scale"),
+    "threads_per_pair": ("threads", "lower", "aiortc", "scale"),
     "media_cpu_720p": ("CPU s/s", "lower", "aiortc", "media"),
 }
 ALL_NAMES = tuple(SPECS)
@@ -79,17 +82,23 @@ def _print_result(result: Result) -> None:
     ratio = "n/a" if math.isnan(result.ratio) else f"{result.ratio:.3g}"
     error = result.details.get("error")
     suffix = f"  ERROR {error}" if error else ""
+    peers = "".join(
+        f"  {peer} {result.peers[peer]:.4g}" if status == "ok" else f"  {peer} [{status}]"
+        for peer, status in result.peer_status.items()
+    )
+    best = "" if math.isnan(result.ratio_best) else f" best-peer ratio {result.ratio_best:.3g}"
     print(
         f"{result.name:18} ours {result.ours:12.4g}  {result.other_label} "
         f"{result.other:12.4g} {result.unit:8} ratio {ratio:>7} ({result.better} is better)"
-        f"{suffix}",
+        f"{peers}{best}{suffix}",
         flush=True,
     )
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="aiogstwebrtc benchmarks against aiortc"
+        prog="python -m bench",
+        description="aiogstwebrtc benchmarks against aiortc, aiolibdatachannel and wrtc",
     )
     parser.add_argument("--quick", action="store_true", help="reduced set (< 60 s)")
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
@@ -98,6 +107,12 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--name", default=None, help="file stem (latest, or quick)")
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument(
+        "--install-peers",
+        action="store_true",
+        help="create the native peers' venvs (.bench-venvs/) from PyPI where missing "
+        "(before entering the network namespace; see python -m bench.native)",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -114,10 +129,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; see --list", file=sys.stderr)
         return 2
+    from . import native
+
+    if args.install_peers and not in_namespace():  # PyPI is out of reach inside the namespace
+        native.prepare(install=True)
     ensure_namespace(args_list)
     raise_fd_limit()
     os.environ.setdefault("GST_DEBUG", "0")
     settings = Settings(quick=args.quick, rounds=args.rounds)
+    peers = native.prepare(install=False)
+    for peer, (state, detail) in peers.items():
+        print(f"bench: peer {peer}: {state} ({detail})", flush=True)
     stem = args.name or ("quick" if args.quick else "latest")
     started = time.monotonic()
     load_before = os.getloadavg()
@@ -128,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": round(time.monotonic() - started, 1),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "peers": {
+            peer: {"state": state, "detail": detail} for peer, (state, detail) in peers.items()
+        },
     }
     from .report import write_all
 
