@@ -92,8 +92,10 @@ class EventBridge:
         # webrtcbin 1.22 never updates ice-connection-state: libnice's component states do.
         agent = read_object_property(read_ice_agent(webrtc), "agent")
         if agent is not None:
-            connect(agent, "component-state-changed", self._gst_on_component_state)
-            connect(agent, "candidate-gathering-done", self._gst_on_gathering_done)
+            # After webrtcbin's own handlers (connected later, when its streams are made):
+            # ours wait for Python's GIL, and webrtcbin's must not wait behind them.
+            connect(agent, "component-state-changed", self._gst_on_component_state, after=True)
+            connect(agent, "candidate-gathering-done", self._gst_on_gathering_done, after=True)
         # Bus messages are read on the thread that posts them: no GLib loop needed. (A bus
         # sync handler set from Python keeps the pipeline alive after it is unset.)
         bus = gst_pipeline.get_bus()

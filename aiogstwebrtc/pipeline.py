@@ -164,11 +164,18 @@ class PeerPipeline:
             raise WebRTCError(f"the webrtcbin pipeline did not reach PLAYING ({change.value_nick})")
         trace("webrtcbin pipeline PLAYING")
 
-    def connect(self, gst_object: GObject.Object, signal: str, handler: Callable[..., Any]) -> None:
-        """GLib thread: connect ``handler``; it is disconnected at teardown."""
-        self._handler_ids.append(
-            (gst_object, gst_object.connect(signal, mark_gstreamer_callback(handler)))
-        )
+    def connect(
+        self,
+        gst_object: GObject.Object,
+        signal: str,
+        handler: Callable[..., Any],
+        *,
+        after: bool = False,
+    ) -> None:
+        """GLib thread: connect ``handler`` (``after``: behind every other handler, e.g.
+        webrtcbin's own); it is disconnected at teardown."""
+        connect = gst_object.connect_after if after else gst_object.connect
+        self._handler_ids.append((gst_object, connect(signal, mark_gstreamer_callback(handler))))
 
     def _gst_on_element_added(self, _bin: Gst.Bin, _sub_bin: Gst.Bin, element: Gst.Element) -> None:
         """GStreamer thread: patch our certificate, association id and liveness watch in."""
