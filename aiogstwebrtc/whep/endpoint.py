@@ -139,7 +139,7 @@ class WhepEndpoint(ResourceEndpoint):
         """Viewers playing now (of ``stream``, or of all streams)."""
         return self.sessions(stream)
 
-    async def _post(self, request: web.Request) -> web.StreamResponse:
+    async def _post(self, request: web.Request, client: str) -> web.StreamResponse:
         name = request.match_info["stream"]
         broadcast = self._streams.get(name)
         if broadcast is None or broadcast.ended:
@@ -170,7 +170,7 @@ class WhepEndpoint(ResourceEndpoint):
         except BaseException:
             await pc.close()
             raise
-        return self._created(request, name, pc, answer.sdp)
+        return self._created(client, name, pc, answer.sdp)
 
     async def _answer(
         self,

@@ -73,7 +73,7 @@ class WhipEndpoint(ResourceEndpoint):
         self._live: dict[str, asyncio.Task[None]] = {}  # stream -> its relay's task
         self._broadcasts: dict[str, Broadcast] = {}
 
-    async def _post(self, request: web.Request) -> web.StreamResponse:
+    async def _post(self, request: web.Request, client: str) -> web.StreamResponse:
         name = request.match_info["stream"]
         if "/" in name or not name:
             return error(404, "no such stream")
@@ -105,7 +105,7 @@ class WhipEndpoint(ResourceEndpoint):
         answer = pc.local_description
         assert answer is not None
         self._live[name] = asyncio.create_task(self._relay(name, tracks, len(kinds)))
-        return self._created(request, name, pc, answer.sdp)
+        return self._created(client, name, pc, answer.sdp)
 
     async def _relay(self, name: str, tracks: asyncio.Queue[RemoteTrack], count: int) -> None:
         """The publisher's tracks, once arrived, as the WHEP stream ``name``."""

@@ -57,7 +57,7 @@ class Session:
 
     stream: str
     pc: PeerConnection
-    client: str = ""  # the address it counts against (see .quota)
+    client: str  # the address it counts against (see .quota)
     etag: str = field(default_factory=lambda: f'"{secrets.token_hex(8)}"')
 
 
@@ -86,7 +86,6 @@ class ResourceEndpoint:
         self.prefix = prefix
         self._links = link_headers(ice_servers)  # checked now: a bad entry raises here
         self._quota = SessionQuota(limits)
-        self._posting: dict[int, str] = {}  # id(request) of a POST being handled -> client
         self._token = token
         self._configuration = configuration
         self.max_body = max_body
@@ -116,7 +115,8 @@ class ResourceEndpoint:
         for path in (stream, resource):
             app.router.add_route("*", path, self._not_allowed)
 
-    async def _post(self, request: web.Request) -> web.StreamResponse:
+    async def _post(self, request: web.Request, client: str) -> web.StreamResponse:
+        """Answer a POST from ``client`` (the address its session counts against)."""
         raise NotImplementedError
 
     async def _post_within_quota(self, request: web.Request) -> web.StreamResponse:
@@ -128,14 +128,12 @@ class ResourceEndpoint:
             refusal = error(429, reason)
             refusal.headers["Retry-After"] = str(retry_after)
             return refusal
-        self._posting[id(request)] = client
         made = False
         try:
-            response = await self._post(request)
+            response = await self._post(request, client)
             made = response.status == 201
             return response
         finally:
-            del self._posting[id(request)]
             if not made:
                 self._quota.release(client)
 
@@ -152,12 +150,18 @@ class ResourceEndpoint:
         return web.Response(status=204, headers=headers)
 
     def _authorised(self, request: web.Request) -> bool:
+        return self._token_refusal(request) is None
+
+    def _token_refusal(self, request: web.Request) -> web.Response | None:
+        """``401``/``403`` for a request without the bearer token; None if it may pass."""
         if self._token is None:
-            return True
+            return None
         given = request.headers.get("Authorization", "")
-        return given.startswith("Bearer ") and hmac.compare_digest(
-            given[7:].encode(), self._token.encode()
-        )
+        if not given.startswith("Bearer "):
+            return error(401, "a bearer token is required")
+        if not hmac.compare_digest(given[7:].encode(), self._token.encode()):
+            return error(403, "wrong token")
+        return None
 
     async def _not_allowed(self, request: web.Request) -> web.Response:
         return error(405, f"{request.method} is not allowed here")
@@ -166,12 +170,9 @@ class ResourceEndpoint:
         """The bearer token and the body size, before ``handler``."""
 
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if self._token is not None:
-                given = request.headers.get("Authorization", "")
-                if not given.startswith("Bearer "):
-                    return error(401, "a bearer token is required")
-                if not hmac.compare_digest(given[7:].encode(), self._token.encode()):
-                    return error(403, "wrong token")
+            refusal = self._token_refusal(request)
+            if refusal is not None:
+                return refusal
             if (request.content_length or 0) > self.max_body:
                 return error(413, f"the body is over {self.max_body} bytes")
             return await handler(request)
@@ -189,12 +190,10 @@ class ResourceEndpoint:
         except UnicodeDecodeError:
             return error(400, "the body is not UTF-8 text")
 
-    def _created(
-        self, request: web.Request, name: str, pc: PeerConnection, answer_sdp: str
-    ) -> web.Response:
+    def _created(self, client: str, name: str, pc: PeerConnection, answer_sdp: str) -> web.Response:
         """Register the new session of stream ``name``: its ``201``."""
         resource = secrets.token_urlsafe(18)
-        session = Session(name, pc, self._posting.get(id(request), ""))
+        session = Session(name, pc, client)
         self._sessions[resource] = session
         pc.on("connectionstatechange", lambda: self._on_state(resource, session))
         log.info("%s %s on %r", self.what, resource[:8], name)
