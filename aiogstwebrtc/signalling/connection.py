@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+from collections.abc import Callable
 
 from aiohttp import WSCloseCode, web
 
 from .limits import RateLimit, RateLimiter
 
-__all__ = ["CLOSE_TIMEOUT", "Connection", "text_frame"]
+__all__ = ["CLOSE_TIMEOUT", "Connection", "LazyFrame", "text_frame"]
 
 log = logging.getLogger("aiogstwebrtc.signalling.server")
 
@@ -43,6 +44,22 @@ def text_frame(text: str) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x81, 127, size)
     return header + payload
+
+
+class LazyFrame:
+    """``text``'s websocket frame, built on the first call and kept: once per message however
+    many peers are written to directly, never for a message that only goes to queues."""
+
+    __slots__ = ("_frame", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._frame: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self._frame is None:
+            self._frame = text_frame(self.text)
+        return self._frame
 
 
 class Connection:
@@ -73,15 +90,15 @@ class Connection:
         self._writing = False
         self._writer = asyncio.create_task(self._write_loop(), name=f"signalling-send-{peer_id}")
 
-    def send(self, text: str, frame: bytes | None = None) -> None:
-        """Send ``text`` (``frame``: it as :func:`text_frame` built it) at once when nothing
-        is ahead of it, else queue it; a peer that lets its queue fill up is disconnected."""
+    def send(self, text: str, frame: Callable[[], bytes] | None = None) -> None:
+        """Send ``text`` at once (as ``frame()``, e.g. a :class:`LazyFrame`) when nothing is
+        ahead of it, else queue it; a peer that lets its queue fill up is disconnected."""
         if self.dropped:
             return
         if frame is not None and self._may_write_now():
             transport = self.request.transport
             assert transport is not None
-            transport.write(frame)
+            transport.write(frame())
             return
         try:
             if self._queued_chars + len(text) > self._max_queued_chars:

@@ -32,7 +32,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiogstwebrtc.errors import InvalidStateError
 
 from .admission import DEFAULT_ADMISSION, Admission, AdmissionLimits, Refusal, client_address
-from .connection import CLOSE_TIMEOUT, Connection, text_frame
+from .connection import CLOSE_TIMEOUT, Connection, LazyFrame
 from .fanout import DEFAULT_MIN_INTERVAL, StatusFanout
 from .gate import ANY_ORIGIN, Gate
 from .http_guard import (
@@ -513,7 +513,7 @@ class SignallingServer:
         """Queue ``out``; each message is serialised once. Statuses going to listeners
         pass through the fan-out coalescing. Returns the characters queued for ``sender``."""
         texts: dict[int, str] = {}
-        frames: dict[int, bytes] = {}  # each message's websocket frame, built once
+        frames: dict[int, LazyFrame] = {}  # each message's websocket frame, built once
         fanned_out: dict[int, bool] = {}  # status -> sent to listeners now (else held)
         to_sender = 0
         for peer_id, message in out:
@@ -533,7 +533,7 @@ class SignallingServer:
             text = texts.get(key)
             if text is None:
                 text = texts[key] = self._serialise(message)
-                frames[key] = text_frame(text)
+                frames[key] = LazyFrame(text)
             if peer_id == sender:
                 to_sender += len(text)
             conn.send(text, frames[key])
