@@ -13,8 +13,8 @@
 #
 # The chroot is built once from the mirror in the host's own apt sources and kept between
 # runs outside the repository; every run clones the commit afresh into it. Everything
-# mounted is unmounted on every exit path. Exits non-zero, with a clear last line, when
-# anything fails.
+# mounted lives in a mount namespace of this run's own and is unmounted on every exit
+# path. Exits non-zero, with a clear last line, when anything fails.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -22,6 +22,14 @@ say() { echo "test-other-release: $*"; }
 fail() { echo "test-other-release: FAILED: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, chroot and mounts)"
+# Everything runs in a private mount namespace of its own: what is mounted into the chroot
+# is gone when this script ends, however it ends (even killed), and mounts that another
+# run or an interrupted one left on the chroot cannot make this one fail ("sysfs already
+# mounted"): they are taken off in this namespace only.
+if [ -z "${AIOGST_OWN_MOUNT_NS:-}" ]; then
+  command -v unshare >/dev/null || fail "needs unshare (util-linux)"
+  AIOGST_OWN_MOUNT_NS=1 exec unshare --mount --propagation private "$0" "$@"
+fi
 [ -r /etc/os-release ] || fail "no /etc/os-release: not a Debian host"
 # shellcheck disable=SC1091
 host_codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
@@ -72,6 +80,9 @@ trap 'exit 143' TERM
 mount_into() {  # $1 = mount args..., last = target below $root
   local dest="${*: -1}"
   mkdir -p "$dest"
+  if mountpoint -q "$dest"; then
+    umount -R -l "$dest" || fail "could not take the stale mount off $dest"
+  fi
   mount "${@}"
   mounted+=("$dest")
 }
