@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NETNS := scripts/in-netns.sh
 
-.PHONY: setup test-setup demo test test-other-release lint typecheck clean bench bench-quick
+.PHONY: setup test-setup demo test test-wheel test-other-release lint typecheck clean bench bench-quick
 
 setup:
 	@scripts/bootstrap.sh
@@ -19,6 +19,11 @@ test: test-setup lint typecheck
 	AIOGST_LOOP=gi-events $(NETNS) $(PY) -m pytest -q -m "not slow" \
 		tests/core tests/interop tests/media tests/reliability \
 		tests/doctor/test_strategies_end_to_end.py
+
+# The built wheel, installed into a fresh venv outside the repository, runs the README
+# example, the doctor and the demo (scripts/test-wheel.sh); leaves dist/.
+test-wheel: setup
+	scripts/test-wheel.sh
 
 # The other supported Debian release (12 <-> 13) in a cached debootstrap chroot: a fresh clone
 # of HEAD's commit runs `make test` there (scripts/test-other-release.sh; needs root).
@@ -42,4 +47,4 @@ bench-quick:
 	$(NETNS) $(PY) -m bench --quick
 
 clean:
-	rm -rf .venv *.egg-info test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv *.egg-info dist build test-artifacts .pytest_cache .mypy_cache .ruff_cache

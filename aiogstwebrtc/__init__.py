@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._version import __version__
 from .config import Configuration, IceServer
 from .errors import (
     ClosedError,
@@ -84,7 +85,6 @@ __all__ = [
     "run",
 ]
 
-__version__ = "0.1.0"
 T = TypeVar("T")
 
 

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ._version import __version__
 from .memory import limit_arenas
 
 __all__ = ["main"]
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiogstwebrtc", description="asyncio WebRTC on GStreamer's webrtcbin"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument(
         "--trace-threads",

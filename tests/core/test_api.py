@@ -61,3 +61,20 @@ def test_ice_servers_become_webrtcbin_uris() -> None:
         ["turn://u%40x:p%20w@127.0.0.1:3478?transport=udp"],
     )
     assert aiogstwebrtc.Configuration().stun_and_turn() == (None, [])
+
+
+def test_version_is_one_value_everywhere() -> None:
+    """``aiogstwebrtc --version``, ``__version__`` and the installed metadata agree."""
+    import importlib.metadata
+    import subprocess
+    import sys
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "aiogstwebrtc", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    assert shown == f"aiogstwebrtc {aiogstwebrtc.__version__}"
+    assert importlib.metadata.version("aiogstwebrtc") == aiogstwebrtc.__version__
