@@ -17,6 +17,8 @@ from ..errors import WebRTCError
 from ..media import MediaSource, RemoteTrack
 from ..peerconnection import PeerConnection
 from .links import ice_servers_from_links
+from .restart import finish_restart, start_restart
+from .sdpfrag import SDPFRAG, parse_fragment
 
 __all__ = ["WhepClient", "WhepError", "WhipClient", "fetch_ice_servers"]
 
@@ -72,6 +74,7 @@ class _HttpSession:
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._timeout = timeout
         self._http: aiohttp.ClientSession | None = None
+        self._etag: str | None = None
 
     @property
     def pc(self) -> PeerConnection:
@@ -118,7 +121,40 @@ class _HttpSession:
             if not location:
                 raise WhepError("the server sent no Location", status=response.status)
             self.resource = urljoin(str(response.url), location)
+            self._etag = response.headers.get("ETag")
         await self.pc.set_remote_description({"type": "answer", "sdp": text})
+
+    async def restart_ice(self) -> None:
+        """Restart ICE in the running session (RFC 9725 4.4): new credentials and our
+        candidates PATCHed to the resource, the server's new ones applied from its ``200``.
+        After a network change (a new address, a NAT mapping that moved), or when
+        :attr:`PeerConnection.ice_connection_state` goes ``disconnected``/``failed``.
+
+        Raises :class:`WhepError` with the status when the server refuses (``405``: it
+        does not restart ICE); the session then goes on with the old credentials.
+        """
+        if self.resource is None or self._http is None:
+            raise WhepError("no session to restart: play() or publish() first", status=0)
+        answer = self.pc.remote_description
+        assert answer is not None
+        fragment = await start_restart(self.pc)
+        headers = dict(self._headers, **{"Content-Type": SDPFRAG, "If-Match": self._etag or "*"})
+        try:
+            async with self._http.patch(self.resource, data=fragment, headers=headers) as reply:
+                text = await reply.text()
+                if reply.status != 200:
+                    raise WhepError(
+                        f"ICE restart: PATCH {self.resource}: {reply.status} {text.strip()}",
+                        status=reply.status,
+                    )
+                etag = reply.headers.get("ETag")
+            await finish_restart(self.pc, answer, parse_fragment(text))
+        except BaseException:
+            if self.pc.signaling_state == "have-local-offer":  # back to the old credentials
+                await self.pc.set_remote_description(answer)
+            raise
+        self._etag = etag or self._etag
+        log.info("ICE restarted with %s", self.resource)
 
     async def close(self) -> None:
         """End the session (DELETE) and close the peer connection."""

@@ -2,7 +2,8 @@
 
 A POST creates a session (one :class:`~aiogstwebrtc.PeerConnection`) and answers ``201``
 with its ``Location`` and ``ETag``; ``PATCH`` adds trickled candidates (``204``; ``412``
-on an ``If-Match`` mismatch; ``405`` for an ICE restart, not supported); ``DELETE`` ends it
+on an ``If-Match`` mismatch) or, with new ICE credentials, restarts ICE (``200`` with ours and
+a new ``ETag``, :mod:`.restart`); ``DELETE`` ends it
 (``200``, then ``404``). ``OPTIONS`` answers the CORS preflight browsers send. A bearer
 token, when set, is compared in constant time (``401`` missing, ``403`` wrong); bodies are
 capped (``413``) and typed (``415``); other methods get ``405``.
@@ -29,18 +30,19 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ..config import Configuration
-from ..errors import InvalidSDPError
+from ..errors import InvalidSDPError, MissingComponentError, WebRTCError
+from ..icerestart import credentials_of
 from ..peerconnection import PeerConnection
-from ..sdp import IceCandidate
 from .links import add_links, link_headers
 from .quota import DEFAULT_SESSION_LIMITS, SessionLimits, SessionQuota
+from .restart import answer_restart
+from .sdpfrag import SDPFRAG, Fragment, parse_fragment
 
 __all__ = ["CORS_HEADERS", "SDP", "SDPFRAG", "ResourceEndpoint", "error"]
 
 log = logging.getLogger(__name__)
 
 SDP = "application/sdp"
-SDPFRAG = "application/trickle-ice-sdpfrag"
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
@@ -58,7 +60,13 @@ class Session:
     stream: str
     pc: PeerConnection
     client: str  # the address it counts against (see .quota)
-    etag: str = field(default_factory=lambda: f'"{secrets.token_hex(8)}"')
+    etag: str = field(default_factory=lambda: new_etag())
+    restarting: bool = False  # an ICE restart is being answered
+
+
+def new_etag() -> str:
+    """A fresh entity tag (a session's first, or the one after an ICE restart)."""
+    return f'"{secrets.token_hex(8)}"'
 
 
 def error(status: int, reason: str) -> web.Response:
@@ -213,16 +221,48 @@ class ResourceEndpoint:
         text = await self._body(request, SDPFRAG)
         if isinstance(text, web.Response):
             return text
-        remote = session.pc.remote_description
-        ufrag = _field(text, "a=ice-ufrag:")
-        if remote is not None and ufrag is not None and ufrag != _field(remote.sdp, "a=ice-ufrag:"):
-            return error(405, "ICE restart is not supported")
         try:
-            for candidate in _candidates(text):
+            fragment = parse_fragment(text)
+        except InvalidSDPError as exc:
+            return error(400, f"bad fragment: {exc}")
+        remote = session.pc.remote_description
+        current = credentials_of(remote.sdp) if remote is not None else None
+        if fragment.ufrag is not None and current is not None and fragment.ufrag != current.ufrag:
+            return await self._restart(session, fragment, if_match)
+        try:
+            for candidate in fragment.candidates:
                 await session.pc.add_ice_candidate(candidate)
         except InvalidSDPError as exc:
             return error(400, f"bad candidate: {exc}")
         return web.Response(status=204, headers=CORS_HEADERS)
+
+    async def _restart(
+        self, session: Session, fragment: Fragment, if_match: str | None
+    ) -> web.StreamResponse:
+        """An ICE restart (RFC 9725 4.4): ``200`` with our new credentials and candidates
+        and a new ETag; ``409`` while another is under way. (RFC 9725 wants ``If-Match``
+        on a restart; one without it is taken, as some clients send none.)"""
+        del if_match  # checked by the caller when present
+        if fragment.credentials is None:
+            return error(400, "an ICE restart needs a=ice-ufrag and a=ice-pwd")
+        if session.restarting:
+            return error(409, "an ICE restart of this session is under way")
+        session.restarting = True
+        try:
+            reply = await answer_restart(session.pc, fragment)
+        except (InvalidSDPError, ValueError) as exc:
+            return error(400, f"ICE restart refused: {exc}")
+        except MissingComponentError as exc:
+            return error(405, f"ICE restart is not supported here: {exc}")
+        except WebRTCError as exc:
+            log.warning("%s ICE restart failed: %s", self.what, exc)
+            return error(500, f"ICE restart failed: {exc}")
+        finally:
+            session.restarting = False
+        session.etag = new_etag()
+        log.info("%s on %r: ICE restarted", self.what, session.stream)
+        headers = CIMultiDict(CORS_HEADERS, ETag=session.etag)
+        return web.Response(status=200, text=reply, content_type=SDPFRAG, headers=headers)
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         resource = request.match_info["resource"]
@@ -250,25 +290,3 @@ class ResourceEndpoint:
 
     async def _ended(self, session: Session) -> None:
         """A session ended (subclasses release what it fed)."""
-
-
-def _field(sdp: str, prefix: str) -> str | None:
-    for line in sdp.splitlines():
-        if line.startswith(prefix):
-            return line[len(prefix) :].strip()
-    return None
-
-
-def _candidates(fragment: str) -> list[IceCandidate]:
-    """The candidates of a trickle-ice-sdpfrag, each with its m-section's mid and index."""
-    found: list[IceCandidate] = []
-    index, mid = -1, None
-    for raw in fragment.splitlines():
-        line = raw.strip()
-        if line.startswith("m="):
-            index, mid = index + 1, None
-        elif line.startswith("a=mid:"):
-            mid = line[6:]
-        elif line.startswith("a=candidate:"):
-            found.append(IceCandidate(line[2:], max(index, 0), mid))
-    return found
