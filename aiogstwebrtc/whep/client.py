@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import replace
 from types import TracebackType
@@ -16,9 +17,10 @@ from ..config import Configuration, IceServer
 from ..errors import WebRTCError
 from ..media import MediaSource, RemoteTrack
 from ..peerconnection import PeerConnection
+from ..sdp import IceCandidate, SessionDescription
 from .links import ice_servers_from_links
 from .restart import finish_restart, start_restart
-from .sdpfrag import SDPFRAG, parse_fragment
+from .sdpfrag import SDPFRAG, parse_fragment, trickle_fragment
 
 __all__ = ["WhepClient", "WhepError", "WhipClient", "fetch_ice_servers"]
 
@@ -54,6 +56,10 @@ class _HttpSession:
     Before the offer the endpoint is asked for its STUN/TURN servers (``OPTIONS``, see
     :func:`fetch_ice_servers`) unless ``ask_ice_servers`` is False; they are added to
     ``configuration``'s, for a peer connection not used before :meth:`play`/:meth:`publish`.
+
+    With ``trickle`` (the default, as browsers) the offer is posted as soon as it is made,
+    with the candidates gathered by then, and later ones follow in ``PATCH`` requests (RFC
+    9725 4.3); ``trickle=False`` waits until every candidate is in the offer.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class _HttpSession:
         configuration: Configuration | None,
         timeout: float,
         ask_ice_servers: bool = True,
+        trickle: bool = True,
     ) -> None:
         self.url = url
         self.resource: str | None = None
@@ -75,6 +82,8 @@ class _HttpSession:
         self._timeout = timeout
         self._http: aiohttp.ClientSession | None = None
         self._etag: str | None = None
+        self._trickle = trickle
+        self._trickler: asyncio.Future[None] | None = None
 
     @property
     def pc(self) -> PeerConnection:
@@ -104,9 +113,27 @@ class _HttpSession:
         log.info("using the endpoint's ICE servers: %s", [s.urls for s in offered])
 
     async def _exchange(self) -> None:
-        """Our offer (every candidate in it) for the server's answer; redirects followed."""
+        """Our offer for the server's answer (redirects followed). Trickling, the offer
+        goes at once with the candidates gathered so far and the others follow in PATCHes
+        (:meth:`_trickle`); otherwise it waits for all of them."""
+        found: asyncio.Queue[IceCandidate | None] = asyncio.Queue()
+        if self._trickle:
+            self.pc.on("icecandidate", found.put_nowait)
+        try:
+            offer = await self._post_offer()
+        except BaseException:
+            self.pc.off("icecandidate", found.put_nowait)
+            raise
+        if self._trickle:
+            sent = {line[2:] for line in offer.sdp.splitlines() if line.startswith("a=candidate:")}
+            complete = "a=end-of-candidates" in offer.sdp
+            self._trickler = asyncio.ensure_future(self._trickle_candidates(found, sent, complete))
+
+    async def _post_offer(self) -> SessionDescription:
+        """Make and POST our offer, apply the answer; the offer as it was sent."""
         await self.pc.set_local_description(await self.pc.create_offer())
-        await self.pc.wait_for_ice_gathering_complete(self._timeout)
+        if not self._trickle:
+            await self.pc.wait_for_ice_gathering_complete(self._timeout)
         offer = self.pc.local_description
         assert offer is not None
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
@@ -123,6 +150,47 @@ class _HttpSession:
             self.resource = urljoin(str(response.url), location)
             self._etag = response.headers.get("ETag")
         await self.pc.set_remote_description({"type": "answer", "sdp": text})
+        return offer
+
+    async def _trickle_candidates(
+        self, found: asyncio.Queue[IceCandidate | None], sent: set[str], complete: bool
+    ) -> None:
+        """PATCH the candidates gathered after the offer left (RFC 9725 4.3), those found
+        while a PATCH was under way together, ``a=end-of-candidates`` with the last. A
+        refused PATCH is logged: the candidates the server has may still do."""
+        try:
+            while not complete:
+                batch = [await found.get()]
+                while not found.empty():
+                    batch.append(found.get_nowait())
+                complete = None in batch
+                fresh = [c for c in batch if c is not None and c.candidate not in sent]
+                sent.update(c.candidate for c in fresh)
+                if fresh or complete:
+                    await self._patch_candidates(fresh, complete)
+        finally:
+            self.pc.off("icecandidate", found.put_nowait)
+
+    async def _patch_candidates(self, candidates: list[IceCandidate], end: bool) -> None:
+        local = self.pc.local_description
+        if local is None or self.resource is None or self._http is None:
+            return
+        body = trickle_fragment(local.sdp, candidates, end)
+        headers = dict(self._headers, **{"Content-Type": SDPFRAG, "If-Match": self._etag or "*"})
+        try:
+            async with self._http.patch(self.resource, data=body, headers=headers) as reply:
+                if reply.status not in (200, 204):
+                    text = (await reply.text()).strip()
+                    log.warning("trickle PATCH %s: %s %s", self.resource, reply.status, text)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("trickle PATCH %s failed: %s", self.resource, exc)
+
+    async def _stop_trickling(self) -> None:
+        trickler, self._trickler = self._trickler, None
+        if trickler is not None and not trickler.done():
+            trickler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await trickler
 
     async def restart_ice(self) -> None:
         """Restart ICE in the running session (RFC 9725 4.4): new credentials and our
@@ -135,6 +203,7 @@ class _HttpSession:
         """
         if self.resource is None or self._http is None:
             raise WhepError("no session to restart: play() or publish() first", status=0)
+        await self._stop_trickling()  # its candidates are of the generation that ends
         answer = self.pc.remote_description
         assert answer is not None
         fragment = await start_restart(self.pc)
@@ -158,6 +227,7 @@ class _HttpSession:
 
     async def close(self) -> None:
         """End the session (DELETE) and close the peer connection."""
+        await self._stop_trickling()
         resource, self.resource = self.resource, None
         http, self._http = self._http, None
         try:
@@ -202,8 +272,9 @@ class WhipClient(_HttpSession):
         configuration: Configuration | None = None,
         timeout: float = 15.0,
         ask_ice_servers: bool = True,
+        trickle: bool = True,
     ) -> None:
-        super().__init__(url, token, configuration, timeout, ask_ice_servers)
+        super().__init__(url, token, configuration, timeout, ask_ice_servers, trickle)
 
     async def publish(self, *sources: MediaSource) -> None:
         """Send ``sources`` until :meth:`close`."""
@@ -218,8 +289,8 @@ class WhipClient(_HttpSession):
 class WhepClient(_HttpSession):
     """Play the WHEP stream at ``url`` (with a bearer ``token`` if the server wants one).
 
-    ``await client.play()`` offers to receive ``kinds``, posts the offer (every candidate
-    gathered in it; redirects followed) and returns the :class:`RemoteTrack` of each kind the
+    ``await client.play()`` offers to receive ``kinds``, posts the offer (candidates
+    trickled after it; redirects followed) and returns the :class:`RemoteTrack` of each kind the
     server sends, so ``recv()``, ``record()`` and ``connect()`` work on them. ``await
     client.close()`` ends the session with a DELETE (also ``async with``).
     """
@@ -232,8 +303,9 @@ class WhepClient(_HttpSession):
         configuration: Configuration | None = None,
         timeout: float = 15.0,
         ask_ice_servers: bool = True,
+        trickle: bool = True,
     ) -> None:
-        super().__init__(url, token, configuration, timeout, ask_ice_servers)
+        super().__init__(url, token, configuration, timeout, ask_ice_servers, trickle)
 
     async def play(self, kinds: tuple[str, ...] = ("video", "audio")) -> list[RemoteTrack]:
         """Start playing; the tracks the server sends, once each has arrived."""

@@ -15,7 +15,14 @@ from ..errors import InvalidSDPError
 from ..icerestart import IceCredentials, credentials_of, with_credentials
 from ..sdp import IceCandidate
 
-__all__ = ["SDPFRAG", "Fragment", "fragment_of", "parse_fragment", "renewed_description"]
+__all__ = [
+    "SDPFRAG",
+    "Fragment",
+    "fragment_of",
+    "parse_fragment",
+    "renewed_description",
+    "trickle_fragment",
+]
 
 #: The media type of a fragment.
 SDPFRAG = "application/trickle-ice-sdpfrag"
@@ -86,6 +93,34 @@ def fragment_of(sdp: str) -> str:
             ("a=mid:", "a=candidate:", "a=end-of-candidates")
         ):
             lines.append(line.strip())
+    return "\r\n".join(lines) + "\r\n"
+
+
+def trickle_fragment(sdp: str, candidates: list[IceCandidate], end: bool) -> str:
+    """The fragment trickling ``candidates`` of the local description ``sdp`` (RFC 8840):
+    its credentials, then each candidate's section (``m=`` line and ``a=mid``) with its
+    candidates; ``end`` adds ``a=end-of-candidates`` to each section named (the first one
+    at least)."""
+    credentials = credentials_of(sdp)
+    lines: list[str] = []
+    if credentials is not None:
+        lines += [f"a=ice-ufrag:{credentials.ufrag}", f"a=ice-pwd:{credentials.pwd}"]
+    sections: list[tuple[str, str | None]] = []  # each m= line and its mid
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            sections.append((line.strip(), None))
+        elif line.startswith("a=mid:") and sections:
+            sections[-1] = (sections[-1][0], line[6:].strip())
+    for index, (m_line, mid) in enumerate(sections):
+        own = [c for c in candidates if c.candidate and c.sdp_mline_index == index]
+        if not own and not (end and index == 0):
+            continue
+        lines.append(m_line)
+        if mid is not None:
+            lines.append(f"a=mid:{mid}")
+        lines += [f"a={c.candidate}" for c in own]
+        if end:
+            lines.append("a=end-of-candidates")
     return "\r\n".join(lines) + "\r\n"
 
 
