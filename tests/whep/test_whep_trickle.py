@@ -4,10 +4,12 @@ follow in PATCHes with the session's ETag, the last with ``a=end-of-candidates``
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from aiogstwebrtc import Configuration, IceServer
 from aiogstwebrtc.media import Broadcast, VideoSource
 from aiogstwebrtc.signalling import SignallingServer
 from aiogstwebrtc.whep import WhepClient, WhepEndpoint
@@ -59,10 +61,28 @@ async def _play(trickle: bool) -> tuple[list[tuple[str, str, int, str]], str, st
 async def _play_from(
     base: str, trickle: bool, seen: list[tuple[str, str, int, str]]
 ) -> tuple[list[tuple[str, str, int, str]], str, str]:
-    async with WhepClient(f"{base}/cam", trickle=trickle) as client:
+    # A TURN server that never answers (a bound loopback socket nobody reads): libnice's
+    # gathering lasts until its allocation request gives up, seconds after the host
+    # candidates. A trickling client must not wait for that; one that does not trickle must.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        turn = IceServer(f"turn:127.0.0.1:{silent.getsockname()[1]}", "user", "pass")
+        configuration = Configuration(ice_servers=[turn])
+        return await _play_with(base, trickle, seen, configuration)
+
+
+async def _play_with(
+    base: str,
+    trickle: bool,
+    seen: list[tuple[str, str, int, str]],
+    configuration: Configuration,
+) -> tuple[list[tuple[str, str, int, str]], str, str]:
+    async with WhepClient(
+        f"{base}/cam", trickle=trickle, configuration=configuration, timeout=30
+    ) as client:
         track = (await client.play(("video",)))[0]
         await asyncio.wait_for(track.recv(), WAIT)
-        for _ in range(100):  # the end of candidates follows the gathering
+        for _ in range(600):  # the end of candidates follows the gathering
             if not trickle or any("end-of-candidates" in s[1] for s in seen):
                 break
             await asyncio.sleep(0.05)
