@@ -47,7 +47,7 @@ def _is_sctp_association_end(message: Gst.Message, debug: str | None) -> bool:
 
 
 class BridgeListener(Protocol):
-    """The peer connection's own events (asyncio thread)."""
+    """The peer connection's own events (asyncio thread): :class:`~.reactions.PeerReactions`."""
 
     def _on_negotiation_needed(self) -> None: ...
 

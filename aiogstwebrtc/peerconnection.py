@@ -8,6 +8,7 @@ does it; every part works on one :class:`~aiogstwebrtc.pipeline.PeerPipeline`:
 - :mod:`~aiogstwebrtc.channels`: data channels; :mod:`~aiogstwebrtc.media.peer`: tracks;
 - :mod:`~aiogstwebrtc.states`: the states, their events and waiters;
 - :mod:`~aiogstwebrtc.bridge`: webrtcbin's signals, from GStreamer's threads to asyncio;
+- :mod:`~aiogstwebrtc.reactions`: what those signals, libnice and the liveness monitor change;
 - :mod:`~aiogstwebrtc.exits`: started peers, stopped at interpreter exit if still open.
 
 Every call into GStreamer runs on the GLib thread (:mod:`aiogstwebrtc.glibloop`); every
@@ -28,15 +29,15 @@ from .bridge import EventBridge
 from .channels import PeerChannels
 from .config import Configuration
 from .datachannel import DataChannel
-from .errors import ClosedError, InvalidSDPError, WebRTCError
+from .errors import ClosedError, InvalidSDPError
 from .events import EventEmitter
 from .icerestart import require_ice_restart
-from .icestate import IceWatch
 from .media import RemoteTrack, RtpSender, Transceiver
 from .media.peer import PeerMedia
 from .media.sources import MediaSource
 from .negotiator import Negotiator, as_description
 from .pipeline import PeerPipeline
+from .reactions import PeerReactions
 from .sdp import IceCandidate, SessionDescription
 from .states import PeerStates
 from .stats import selected_pairs, stats_from_reply, with_selected_pairs
@@ -95,14 +96,6 @@ class PeerConnection:
         pipeline = PeerPipeline(self._config, strategy or get_strategy(self._config.strategy))
         self._pipeline = pipeline
         self._states = PeerStates(self._events)
-        self._ice = IceWatch(
-            self._states,
-            self._on_ice_failure,
-            self._descriptions,
-            lambda: len(self._negotiator.local_candidates),
-            self._config.ice_plan().relays,
-            self._config.ice_transport_policy == "relay",
-        )
         self._channels = PeerChannels(pipeline, self._events)
         self._media = PeerMedia(pipeline, self._events)
         pipeline.add_part(self._channels)
@@ -110,6 +103,16 @@ class PeerConnection:
         self._negotiator = Negotiator(
             pipeline, self._states, self._channels, self._media, self._events
         )
+        self._reactions = PeerReactions(
+            self._config,
+            pipeline,
+            self._states,
+            self._channels,
+            self._media,
+            self._negotiator,
+            self._events,
+        )
+        self._ice = self._reactions.ice
 
     # --- context manager ---------------------------------------------------------------------
 
@@ -273,11 +276,7 @@ class PeerConnection:
             raise ClosedError("the peer connection is closed")
         require_ice_restart()
         if self._negotiator.request_ice_restart():
-            asyncio.get_running_loop().call_soon(self._emit_restart_negotiation)
-
-    def _emit_restart_negotiation(self) -> None:
-        if not self._pipeline.closed and self._negotiator.generations.restart_requested:
-            self._events.emit("negotiationneeded")
+            asyncio.get_running_loop().call_soon(self._reactions.emit_restart_negotiation)
 
     async def wait_for_ice_gathering_complete(self, timeout: float | None = None) -> None:
         """Wait until every local candidate is gathered (for non-trickle signalling)."""
@@ -457,9 +456,9 @@ class PeerConnection:
             self._pipeline.acquire()
             # Held only by the handlers it connects (until teardown): no cycle through the peer.
             bridge = EventBridge(
-                self._pipeline, self._negotiator, self._channels, self._media, self
+                self._pipeline, self._negotiator, self._channels, self._media, self._reactions
             )
-            await self._pipeline.start(bridge.wire, self._on_liveness)
+            await self._pipeline.start(bridge.wire, self._reactions.on_liveness)
             if self._config.init_data_channel:
                 await self._channels.create(
                     "control", "application/data-channel, ordered=(boolean)true"
@@ -505,62 +504,6 @@ class PeerConnection:
     def _stop_now(self) -> None:
         """Synchronous last-resort stop (interpreter exit): no asyncio loop is involved."""
         self._pipeline.stop_now()
-
-    # --- events of the peer itself (asyncio thread, posted by the bridge) -------------------
-
-    def _on_negotiation_needed(self) -> None:
-        if self._pipeline.closed:
-            return
-        if self._channels.negotiable + self._media.negotiable == 0:
-            log.debug("negotiation-needed ignored: nothing to negotiate yet")
-            return
-        self._events.emit("negotiationneeded")
-
-    def _on_state(self, name: str, value: str) -> None:
-        if self._pipeline.closed or name == "ice-connection-state":
-            return  # the ICE state comes from libnice (_on_ice_component_state)
-        if self._states.update(name, value, self._pipeline.liveness):
-            if name == "ice-gathering-state":
-                self._negotiator.maybe_end_candidates()
-                if value == "complete":
-                    self._ice.on_gathering_complete(self._pipeline.require_loop())
-            self._states.check_waiters()
-
-    def _on_ice_gathering_done(self) -> None:
-        """libnice finished gathering: the end of an ICE restart's new allocations."""
-        if not self._pipeline.closed:
-            self._negotiator.end_regathering()
-
-    def _on_ice_component_state(self, stream: int, component: int, state: int) -> None:
-        """libnice's state of one ICE component changed: the ICE connection state."""
-        if not self._pipeline.closed:
-            self._ice.on_component_state(stream, component, state, self._pipeline.liveness)
-
-    def _on_ice_failure(self, error: WebRTCError) -> None:
-        """ICE failed (the connection is ``failed``): say why, end channels and tracks."""
-        self._events.emit("error", error)
-        self._channels.close_all(error)
-        self._media.end_tracks()
-
-    def _descriptions(self) -> tuple[str | None, str | None]:
-        local, remote = self.local_description, self.remote_description
-        return (local.sdp if local else None, remote.sdp if remote else None)
-
-    def _on_liveness(self, state: str | None) -> None:
-        """The liveness monitor's verdict changed."""
-        if self._pipeline.closed:
-            return
-        self._states.set_connection_state(state or self._states.webrtcbin_connection_state)
-        if state == "failed":
-            error = WebRTCError(
-                f"the remote peer stopped answering for {self._config.dead_peer_timeout:g} s"
-            )
-            self._channels.close_all(error)
-            self._media.end_tracks()
-
-    def _on_pipeline_error(self, text: str) -> None:
-        log.error("webrtcbin pipeline error: %s", text)
-        self._events.emit("error", WebRTCError(text))
 
     def __repr__(self) -> str:
         return (
