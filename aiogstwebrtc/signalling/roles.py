@@ -319,6 +319,8 @@ class RoleSession:
         ice = {"candidate": candidate.candidate, "sdpMLineIndex": candidate.sdp_mline_index or 0}
         if candidate.sdp_mid is not None:
             ice["sdpMid"] = candidate.sdp_mid
+        if candidate.username_fragment is not None:  # its ICE generation, as browsers send
+            ice["usernameFragment"] = candidate.username_fragment
         task = asyncio.ensure_future(client.send_ice(self.session_id, ice))
         self._sends.add(task)
         task.add_done_callback(self._sent)
@@ -354,6 +356,7 @@ class RoleSession:
                     "candidate": ice.candidate,
                     "sdpMLineIndex": ice.sdp_m_line_index,
                     "sdpMid": ice.sdp_mid,
+                    "usernameFragment": ice.username_fragment,
                 }
             )
         except ValueError as exc:  # InvalidSDPError: one bad candidate is not fatal

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import numpy as np
 import pytest
 
+from aiogstwebrtc.icerestart import credentials_of
 from aiogstwebrtc.media import AudioSource, MediaSource, VideoFrame, VideoSource
 from aiogstwebrtc.signalling import (
     Consumer,
@@ -165,6 +166,9 @@ async def test_candidates_are_trickled_after_the_offer() -> None:
             assert isinstance(messages[1], PeerIce)
             assert messages[1].session_id == session_id
             assert messages[1].ice.candidate.startswith("candidate:")
+            # each names its ICE generation (the offer's ufrag), as browsers' candidates do
+            ufrag = credentials_of(messages[0].sdp.sdp)
+            assert ufrag is not None and messages[1].ice.username_fragment == ufrag.ufrag
 
 
 async def test_unanswered_offer_times_out_and_sessions_are_capped() -> None:
