@@ -87,8 +87,10 @@ class ClusterNode:
     """This server's side of the cluster: presence, failure detection, routing over Redis.
 
     ``url``: ``redis://HOST:PORT/DB``. ``server_id``: this server's name in the cluster
-    (unique; random when None). ``router``: the server's :class:`ClusterRouter`.
-    ``deliver``: called with the messages for the server to send (to local or remote peers).
+    (unique: a start under an id another live server beats under raises
+    :class:`ClusterUnavailableError`; random when None). ``router``: the server's
+    :class:`ClusterRouter`. ``deliver``: called with the messages for the server to send
+    (to local or remote peers).
     """
 
     def __init__(
@@ -109,6 +111,8 @@ class ClusterNode:
         self.expiry = heartbeat * missed_beats
         self._router = router
         self._deliver = deliver
+        self._instance = uuid.uuid4().hex  # tells this process from another with our id
+        self._duplicate_seen = False
         self._redis = Redis.from_url(
             url,
             socket_connect_timeout=_CONNECT_TIMEOUT,
@@ -128,6 +132,8 @@ class ClusterNode:
         self._up = False  # synced with Redis and serving
         self.outages = 0
         """How many times Redis was lost since the start."""
+        self.duplicates = 0
+        """How many times another process was seen beating under this server id."""
 
     # ------------------------------------------------------------------ state
 
@@ -150,6 +156,18 @@ class ClusterNode:
         except (RedisError, OSError, TimeoutError) as exc:
             await self._redis.aclose()
             raise ClusterUnavailableError(f"cannot reach Redis at {self.url}: {exc}") from None
+        try:
+            other = await self._live_namesake()
+        except (RedisError, OSError, TimeoutError) as exc:
+            await self._redis.aclose()
+            raise ClusterUnavailableError(f"cannot read the cluster at {self.url}: {exc}") from None
+        if other is not None:
+            await self._redis.aclose()
+            raise ClusterUnavailableError(
+                f"server id {self.server_id!r} is in use by another live server of the cluster "
+                f"on {self.url} (its last beat {other:.1f} s ago): give each server its own "
+                "--server-id"
+            )
         self._task = asyncio.create_task(self._run(), name=f"cluster-{self.server_id}")
         try:
             await asyncio.wait_for(self._synced.wait(), _START_TIMEOUT)
@@ -159,6 +177,24 @@ class ClusterNode:
                 f"Redis at {self.url} answered but the cluster state could not be read"
             ) from None
         log.info("server %s joined the cluster on %s", self.server_id, self.url)
+
+    async def _live_namesake(self) -> float | None:
+        """Seconds since the last beat of another live server with our id, or None.
+
+        A key under our id written by another process may be a killed server's leftover
+        (it expires after ``expiry``): only one that beats again within 1.5 heartbeats is a
+        live server; a leftover is taken over, so a crashed server restarts at once.
+        """
+        first = await self._redis.get(self.keys.server())
+        if _other_instance(first, self._instance) is None:
+            return None
+        await asyncio.sleep(1.5 * self.heartbeat)
+        second = await self._redis.get(self.keys.server())
+        age = _other_instance(second, self._instance)
+        if age is None or second == first:
+            log.info("server id %r: taking over the keys of a server that stopped", self.server_id)
+            return None
+        return age
 
     async def stop(self) -> None:
         """Leave the cluster: remove this server's keys and tell the others; safe twice."""
@@ -248,7 +284,7 @@ class ClusterNode:
 
     def _server_info(self) -> str:
         """The value of this server's key: its last beat, public URL and WHEP streams."""
-        info: dict[str, object] = {"beat": time.time()}
+        info: dict[str, object] = {"beat": time.time(), "instance": self._instance}
         if self._public_url is not None and self._whep is not None:
             info["url"] = self._public_url
             info["streams"] = self._whep.streams()
@@ -373,13 +409,28 @@ class ClusterNode:
         ttl = int(self.expiry * 1000)
         while True:
             pipe = self._redis.pipeline(transaction=False)
+            pipe.get(self.keys.server())
             pipe.set(self.keys.server(), self._server_info(), px=ttl)
             pipe.pexpire(self.keys.peers(), ttl)
             pipe.sadd(self.keys.servers, self.server_id)
             pipe.smembers(self.keys.servers)
             results = await pipe.execute()
-            await self._check_servers({_text(m) for m in results[3]} - {self.server_id})
+            self._check_duplicate(results[0])
+            await self._check_servers({_text(m) for m in results[4]} - {self.server_id})
             await asyncio.sleep(self.heartbeat)
+
+    def _check_duplicate(self, value: str | bytes | None) -> None:
+        """Another process beats under our server id (both started at once, so neither
+        saw the other at its start): say so once, loudly; routing between them is broken."""
+        if _other_instance(value, self._instance) is None or self._duplicate_seen:
+            return
+        self._duplicate_seen = True
+        self.duplicates += 1
+        log.error(
+            "server id %r is also used by another server of the cluster: peers and sessions "
+            "of the two are mixed up; give each server its own --server-id",
+            self.server_id,
+        )
 
     async def _check_servers(self, members: set[str]) -> None:
         in_grace = time.monotonic() - self._resynced_at < self.expiry
@@ -432,6 +483,21 @@ class ClusterNode:
 
     def _routed(self, routed: wire.Routed) -> None:
         self._deliver(self._router.receive_routed(routed.origin, routed.to, routed.message))
+
+
+def _other_instance(value: str | bytes | None, instance: str) -> float | None:
+    """Seconds since the last beat of the server key ``value`` when another process wrote
+    it (None when it is ours, absent or unreadable)."""
+    if value is None:
+        return None
+    try:
+        info = json.loads(_text(value))
+        other, beat = info.get("instance"), float(info.get("beat", 0.0))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if other is None or other == instance:
+        return None
+    return max(0.0, time.time() - beat)
 
 
 def _text(value: str | bytes) -> str:
