@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Runs `make test` on the *other* supported Debian release in a debootstrap chroot:
+# Runs `make test test-wheel` on the *other* supported Debian release in a debootstrap chroot:
 # Debian 13 (trixie, GStreamer 1.26) on a Debian 12 host, Debian 12 (bookworm, GStreamer
 # 1.22) on a Debian 13 host. Needs root.
 #
 #   scripts/test-other-release.sh            test HEAD's commit in the other release
 #   AIOGST_RELEASE=trixie scripts/...         choose the release explicitly
 #   AIOGST_CHROOT_CACHE=/dir scripts/...      where chroots are kept (default /var/cache/aiogstwebrtc)
-#   AIOGST_CHROOT_TARGET="make test" ...      what to run inside (default: make test)
+#   AIOGST_CHROOT_TARGET="make test" ...      what to run inside (default: make test test-wheel)
 #   AIOGST_SOAK_SECONDS=600 scripts/...       the produce soak's churn time there (default
 #                                             150 s: fds/sockets/threads checked, the RSS
 #                                             slope only over >= 600 s, which the host runs)
@@ -57,7 +57,7 @@ security_mirror="$(mirror_for "-security")"
 
 cache="${AIOGST_CHROOT_CACHE:-/var/cache/aiogstwebrtc}"
 root="$cache/chroot-$release"
-target="${AIOGST_CHROOT_TARGET:-make test}"
+target="${AIOGST_CHROOT_TARGET:-make test test-wheel}"
 commit="$(git -C "$here" rev-parse HEAD)"
 
 # ---- mounts, undone on every exit path ------------------------------------------------
