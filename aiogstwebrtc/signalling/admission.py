@@ -184,6 +184,7 @@ class Admission:
         self.limits = limits
         self._clock = clock
         self._records: OrderedDict[str, _Record] = OrderedDict()
+        self._elsewhere: Mapping[str, int] = {}  # connections on the cluster's other servers
         self.pending = 0
         """Connections not yet upgraded, from every address."""
 
@@ -191,6 +192,20 @@ class Admission:
         """TCP connections (or, for proxied clients, websockets) open from ``address``."""
         record = self._records.get(address_key(address))
         return 0 if record is None else record.open
+
+    def open_counts(self, minimum: int) -> dict[str, int]:
+        """Connections per address key held here, for those holding ``minimum`` or more
+        (what a cluster shares: :mod:`.cluster.addresses`)."""
+        return {key: r.open for key, r in self._records.items() if r.open >= minimum}
+
+    def set_elsewhere(self, counts: Mapping[str, int]) -> None:
+        """Connections per address key held on the cluster's other servers: they count
+        against :attr:`AdmissionLimits.max_per_address` too."""
+        self._elsewhere = dict(counts)
+
+    def elsewhere(self, address: str) -> int:
+        """Connections ``address`` holds on the cluster's other servers (last known)."""
+        return self._elsewhere.get(address_key(address), 0)
 
     def accept(self, peer: str | None) -> Refusal | None:
         """A TCP connection from ``peer`` arrives: count it, or say why it is refused.
@@ -204,8 +219,9 @@ class Admission:
         if limits.trusts(peer):
             self.pending += 1
             return None
-        record = self._record(address_key(peer))
-        if record.open >= limits.max_per_address:
+        key = address_key(peer)
+        record = self._record(key)
+        if record.open + self._elsewhere.get(key, 0) >= limits.max_per_address:
             return Refusal.PER_ADDRESS
         if record.pending >= limits.max_pending_per_address:
             return Refusal.PENDING_PER_ADDRESS
@@ -235,8 +251,9 @@ class Admission:
 
     def admit_proxied(self, client: str) -> Refusal | None:
         """A websocket from ``client`` through a trusted proxy: count it, or refuse it."""
-        record = self._record(address_key(client))
-        if record.open >= self.limits.max_per_address:
+        key = address_key(client)
+        record = self._record(key)
+        if record.open + self._elsewhere.get(key, 0) >= self.limits.max_per_address:
             return Refusal.PER_ADDRESS
         if not record.attempts.take():
             return Refusal.ATTEMPTS

@@ -192,6 +192,7 @@ class SignallingServer:
                 self._deliver,
                 server_id=server_id,
                 heartbeat=cluster_heartbeat,
+                addresses=self._admission,
             )
         self._fanout = StatusFanout(self._send_held_status, min_interval=status_interval)
         self._list_texts: dict[int, tuple[ServerMessage, str]] = {}

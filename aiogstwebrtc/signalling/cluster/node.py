@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 from ..protocol import ProtocolError, ServerMessage
 from ..router import Outgoing
 from . import wire
+from .addresses import AddressCounts, AddressShare
 from .errors import ClusterUnavailableError
 from .outbox import Command, Outbox
 from .routing import ClusterRouter, RoutedMessage
@@ -90,7 +91,8 @@ class ClusterNode:
     (unique: a start under an id another live server beats under raises
     :class:`ClusterUnavailableError`; random when None). ``router``: the server's
     :class:`ClusterRouter`. ``deliver``: called with the messages for the server to send
-    (to local or remote peers).
+    (to local or remote peers). ``addresses``: the server's admission, whose per-address
+    connection counts are shared with the other servers (:mod:`.addresses`).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class ClusterNode:
         server_id: str | None = None,
         heartbeat: float = DEFAULT_HEARTBEAT,
         missed_beats: int = DEFAULT_MISSED_BEATS,
+        addresses: AddressCounts | None = None,
     ) -> None:
         if heartbeat <= 0 or missed_beats < 1:
             raise ValueError("heartbeat must be > 0 and missed_beats >= 1")
@@ -122,6 +125,7 @@ class ClusterNode:
         db = int(self._redis.connection_pool.connection_kwargs.get("db", 0) or 0)
         self.keys = wire.Keys.for_database(db, self.server_id)
         self._outbox = Outbox(self._expire_after)
+        self._addresses = AddressShare(self.keys, addresses) if addresses is not None else None
         self._published: dict[str, str] = {}  # local peer id -> its record in Redis
         self._servers: set[str] = set()  # other servers seen alive
         self._resynced_at = 0.0
@@ -209,7 +213,7 @@ class ClusterNode:
             try:
                 async with asyncio.timeout(1.0):
                     pipe = self._redis.pipeline(transaction=False)
-                    pipe.delete(self.keys.server(), self.keys.peers())
+                    pipe.delete(self.keys.server(), self.keys.peers(), self.keys.addresses())
                     pipe.srem(self.keys.servers, self.server_id)
                     pipe.publish(self.keys.presence, wire.encode_server_down(self.server_id))
                     await pipe.execute()
@@ -349,6 +353,8 @@ class ClusterNode:
     def _lost(self, exc: BaseException) -> None:
         self.outages += 1
         self._up = False
+        if self._addresses is not None:
+            self._addresses.forget()
         self._outbox.close()
         out = self._router.detach_remote()
         log.warning(
@@ -417,6 +423,8 @@ class ClusterNode:
             results = await pipe.execute()
             self._check_duplicate(results[0])
             await self._check_servers({_text(m) for m in results[4]} - {self.server_id})
+            if self._addresses is not None:
+                await self._addresses.exchange(self._redis, self._servers, ttl)
             await asyncio.sleep(self.heartbeat)
 
     def _check_duplicate(self, value: str | bytes | None) -> None:

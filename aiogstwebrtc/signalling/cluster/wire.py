@@ -98,6 +98,10 @@ class Keys:
         """The channel of ``server_id`` (this server's by default)."""
         return f"{self.prefix}:inbox:{server_id or self.me}"
 
+    def addresses(self, server_id: str | None = None) -> str:
+        """The hash of ``server_id``'s connections per client address (address -> count)."""
+        return f"{self.prefix}:addresses:{server_id or self.me}"
+
 
 @dataclass(frozen=True, slots=True)
 class PeerUp:

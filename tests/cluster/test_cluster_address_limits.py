@@ -1,0 +1,57 @@
+"""Per-address connection limits hold across the cluster: one host does not get
+``max_per_address`` connections from each server behind a load balancer (issue 15 once
+the cluster landed). The servers share their per-address counts on every beat."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from aiogstwebrtc.signalling.admission import AdmissionLimits
+
+from .clustertools import cluster, eventually
+
+BEAT = 0.3
+LIMITS = AdmissionLimits(
+    max_per_address=4,
+    attempts_per_second=1000,
+    attempts_burst=1000,
+    max_pending=1000,
+    max_pending_per_address=1000,
+)
+
+
+async def test_an_address_limit_counts_the_connections_on_every_server() -> None:
+    async with cluster(2, admission=LIMITS, cluster_heartbeat=BEAT) as (_redis, (a, b)):
+        async with aiohttp.ClientSession() as http:
+            held = [await http.ws_connect(a.url) for _ in range(3)]
+            # B learns within a beat or two that 127.0.0.1 holds 3 on A
+            await eventually(lambda: b._admission.elsewhere("127.0.0.1") == 3)
+            held.append(await http.ws_connect(b.url))  # 3 + 1 = the limit of 4
+            with pytest.raises(aiohttp.ClientError):
+                await http.ws_connect(b.url)  # a fifth, on the other server: refused
+            # (B's single connection is not shared: below SHARED_FROM, see docs/cluster.md)
+            assert a._admission.elsewhere("127.0.0.1") == 0
+            for ws in held[:2]:
+                await ws.close()
+            # the address let go of two on A: B hears it on the next beat and admits again
+            await eventually(lambda: b._admission.elsewhere("127.0.0.1") == 0)
+            held.append(await http.ws_connect(b.url))
+            for ws in held[2:]:
+                await ws.close()
+
+
+async def test_a_stopped_servers_counts_no_longer_count() -> None:
+    async with cluster(2, admission=LIMITS, cluster_heartbeat=BEAT) as (_redis, (a, b)):
+        async with aiohttp.ClientSession() as http:
+            held = [await http.ws_connect(a.url) for _ in range(4)]
+            await eventually(lambda: b._admission.elsewhere("127.0.0.1") == 4)
+            with pytest.raises(aiohttp.ClientError):
+                await http.ws_connect(b.url)
+            await a.stop()  # its connections are gone with it, and so are its counts
+            for ws in held:
+                await ws.close()
+            await eventually(lambda: b._admission.elsewhere("127.0.0.1") == 0)
+            again = [await http.ws_connect(b.url) for _ in range(4)]
+            for ws in again:
+                await ws.close()
