@@ -82,10 +82,24 @@ __all__ = [
     "WebRTCError",
     "__version__",
     "enable_thread_tracing",
+    "prewarm",
     "run",
 ]
 
 T = TypeVar("T")
+
+
+def prewarm() -> None:
+    """Initialise GStreamer and start its one-time DTLS set-up now, in the background.
+
+    GStreamer 1.22 makes a process-wide default DTLS key (RSA-2048, 80-350 ms) the first
+    time a connection's transports are made. The first peer connection starts making it
+    when it starts; an application that calls ``prewarm()`` at start-up has it ready
+    before its first offer. Optional, cheap, safe to call twice.
+    """
+    from .gst import warm_up_dtls
+
+    warm_up_dtls()
 
 
 def run(main: Coroutine[Any, Any, T], *, gi_events: bool = False) -> T:

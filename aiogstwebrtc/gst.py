@@ -84,6 +84,34 @@ def ensure_init() -> None:
             _initialised = True
 
 
+_dtls_warmed = False
+
+
+def warm_up_dtls() -> None:
+    """Make the DTLS plugin's default certificate now, on a thread of its own.
+
+    GStreamer 1.22's ``dtlsdec`` generates a process-wide default certificate (an RSA-2048
+    key) when the first one is made: ~190 ms that the first peer connection's first offer
+    waited for (its transports are made then), although ours replaces it. Started when the
+    first peer connection starts, the key is made while the pipeline and the GLib loop
+    come up. The thread makes one element outside any pipeline, which GStreamer allows
+    from any thread (listed in :mod:`aiogstwebrtc.glibloop`).
+    """
+    global _dtls_warmed
+    if _dtls_warmed:
+        return
+    _dtls_warmed = True
+    ensure_init()
+    threading.Thread(target=_make_dtlsdec, name="aiogst-dtls-warm-up", daemon=True).start()
+
+
+def _make_dtlsdec() -> None:
+    try:
+        Gst.ElementFactory.make("dtlsdec", None)
+    except Exception as exc:  # a missing plugin is reported where it is needed
+        log.debug("DTLS warm-up: %r", exc)
+
+
 def element_available(name: str) -> bool:
     """True when the GStreamer element factory ``name`` is installed."""
     ensure_init()

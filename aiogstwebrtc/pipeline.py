@@ -30,6 +30,7 @@ from .gst import (
     ensure_init,
     make_element,
     sink_pads,
+    warm_up_dtls,
 )
 from .health import LivenessMonitor
 from .memory import limit_arenas, trim_free_memory
@@ -105,6 +106,7 @@ class PeerPipeline:
         self.strategy.check_loop(loop)
         limit_arenas()  # before GStreamer's threads allocate (issue 17)
         ensure_init()
+        warm_up_dtls()  # the first offer does not wait for the DTLS default key (1.22)
         self.loop = loop
         self.glib = acquire_glib_loop(loop)  # given back by close(), as is the id:
         self._sctp_association_id = SctpAssociationIds.acquire()
