@@ -9,7 +9,7 @@ import logging
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -48,6 +48,19 @@ async def fetch_ice_servers(
             if response.status >= 300:
                 raise WhepError(f"OPTIONS {url}: {response.status}", status=response.status)
             return ice_servers_from_links(response.headers.getall("Link", []))
+
+
+#: Redirects followed for one POST.
+MAX_REDIRECTS = 5
+
+
+def may_carry_token(origin: str, target: str) -> bool:
+    """Whether a bearer token sent to ``origin`` goes on to the redirect ``target``: to the
+    same host, or over HTTPS (never from HTTPS down to HTTP)."""
+    source, destination = urlsplit(origin), urlsplit(target)
+    if source.scheme == "https" and destination.scheme != "https":
+        return False
+    return destination.scheme == "https" or destination.hostname == source.hostname
 
 
 class _HttpSession:
@@ -137,18 +150,33 @@ class _HttpSession:
         offer = self.pc.local_description
         assert offer is not None
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
-        headers = dict(self._headers, **{"Content-Type": "application/sdp"})
-        async with self._http.post(self.url, data=offer.sdp, headers=headers) as response:
-            text = await response.text()
-            if response.status != 201:
-                raise WhepError(
-                    f"POST {self.url}: {response.status} {text.strip()}", status=response.status
-                )
-            location = response.headers.get("Location")
-            if not location:
-                raise WhepError("the server sent no Location", status=response.status)
-            self.resource = urljoin(str(response.url), location)
-            self._etag = response.headers.get("ETag")
+        url, headers = self.url, dict(self._headers, **{"Content-Type": "application/sdp"})
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self._http.post(
+                url, data=offer.sdp, headers=headers, allow_redirects=False
+            ) as response:
+                text = await response.text()
+                target = response.headers.get("Location")
+                if response.status in (307, 308) and target:
+                    # our own redirects: aiohttp drops the token on one to another origin,
+                    # and a cluster sends a viewer to another server (RFC 9725 4.5)
+                    target = urljoin(url, target)
+                    if not may_carry_token(url, target):
+                        headers.pop("Authorization", None)
+                    log.debug("POST %s: %d to %s", url, response.status, target)
+                    url = target
+                    continue
+                if response.status != 201:
+                    raise WhepError(
+                        f"POST {url}: {response.status} {text.strip()}", status=response.status
+                    )
+                if not target:
+                    raise WhepError("the server sent no Location", status=response.status)
+                self.resource = urljoin(url, target)
+                self._etag = response.headers.get("ETag")
+                break
+        else:
+            raise WhepError(f"POST {self.url}: more than {MAX_REDIRECTS} redirects", status=307)
         await self.pc.set_remote_description({"type": "answer", "sdp": text})
         return offer
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
 from aiogstwebrtc.media import Broadcast, VideoSource
 from aiogstwebrtc.signalling import SignallingServer
@@ -17,12 +18,14 @@ from .redis_server import redis_server
 WAIT = 15.0
 
 
-async def test_a_viewer_asking_b_is_redirected_to_a_and_plays() -> None:
+@pytest.mark.parametrize("token", [None, "s3cret"])
+async def test_a_viewer_asking_b_is_redirected_to_a_and_plays(token: str | None) -> None:
     video = VideoSource("videotestsrc is-live=true pattern=ball", width=320, height=240)
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
     async with redis_server() as redis, Broadcast(video=video) as broadcast:
         a = SignallingServer("127.0.0.1", 0, redis_url=redis.url, server_id="A")
         b = SignallingServer("127.0.0.1", 0, redis_url=redis.url, server_id="B")
-        on_a, on_b = WhepEndpoint(), WhepEndpoint()
+        on_a, on_b = WhepEndpoint(token=token), WhepEndpoint(token=token)
         on_a.add_stream("cam", broadcast)
         on_a.install(a.app)
         on_b.install(b.app)
@@ -46,7 +49,7 @@ async def test_a_viewer_asking_b_is_redirected_to_a_and_plays() -> None:
                     async with http.post(
                         f"{base_b}/whep/cam",
                         data="v=0\r\n",
-                        headers={"Content-Type": "application/sdp"},
+                        headers={"Content-Type": "application/sdp", **auth},
                         allow_redirects=False,
                     ) as response:
                         assert response.status == 307
@@ -54,11 +57,12 @@ async def test_a_viewer_asking_b_is_redirected_to_a_and_plays() -> None:
                     async with http.post(
                         f"{base_b}/whep/nothing",
                         data="v=0\r\n",
-                        headers={"Content-Type": "application/sdp"},
+                        headers={"Content-Type": "application/sdp", **auth},
                         allow_redirects=False,
                     ) as response:
                         assert response.status == 404
-                async with WhepClient(f"{base_b}/whep/cam") as client:
+                # with a token, the client carries it to the other server of the cluster
+                async with WhepClient(f"{base_b}/whep/cam", token=token) as client:
                     tracks = await client.play()
                     assert [t.kind for t in tracks] == ["video"]
                     frame = await asyncio.wait_for(tracks[0].recv(), WAIT)
