@@ -248,7 +248,9 @@ class DataChannel:
         if self._ready_state != "open" or channel is None:
             if self._ready_state == "connecting":
                 raise InvalidStateError(f"data channel {self._label!r} is not open yet")
-            raise ClosedError(f"data channel {self._label!r} is {self._ready_state}")
+            # "open" with no channel: detached by the connection's teardown, not yet told
+            state = "closed" if self._ready_state == "open" else self._ready_state
+            raise ClosedError(f"data channel {self._label!r} is {state}")
         if size == 0:
             # webrtcbin 1.22's sctpenc fails on an empty message and the channel dies with it.
             raise ValueError("webrtcbin cannot send empty messages")
