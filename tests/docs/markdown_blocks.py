@@ -36,8 +36,9 @@ class Block:
     line: int  # 1-based line of the opening fence
 
 
-def read_blocks(path: Path) -> list[Block]:
-    """Every fenced block of ``path`` with its marker; an unmarked block raises."""
+def read_blocks(path: Path, *, every_block: bool = True) -> list[Block]:
+    """The marked fenced blocks of ``path``; with ``every_block`` an unmarked one raises
+    (a page whose listings must all run), else it is left out."""
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks: list[Block] = []
     index = 0
@@ -54,6 +55,9 @@ def read_blocks(path: Path) -> list[Block]:
         while previous >= 0 and not lines[previous].strip():
             previous -= 1
         marker = _MARKER.match(lines[previous].strip()) if previous >= 0 else None
+        if marker is None and not every_block:
+            index = end + 1
+            continue
         if marker is None:
             raise UnmarkedBlockError(
                 f"{path.name}:{index + 1}: a fenced block without a '<!-- test: ... -->' "

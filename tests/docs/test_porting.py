@@ -23,7 +23,7 @@ WAIT = 20.0
 
 
 def _listing(kind: str) -> Any:
-    (block,) = [b for b in read_blocks(PAGE) if b.kind == kind]
+    (block,) = [b for b in read_blocks(PAGE, every_block=False) if b.kind == kind]
     namespace: dict[str, Any] = {"__name__": f"porting_{kind}"}
     exec(compile(block.text, f"{PAGE.name}:{block.line}", "exec"), namespace)
     return namespace["answer"]
