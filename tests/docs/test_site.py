@@ -97,6 +97,7 @@ def test_the_api_reference_shows_every_exported_name(site: Path) -> None:
     for name in DOCUMENTED_MODULES:
         page = "aiogstwebrtc" if name == "aiogstwebrtc" else name.split(".")[1]
         html = (site / "reference" / page / "index.html").read_text(encoding="utf-8")
+        assert ":class:" not in html and ":meth:" not in html  # roles shown as code
         exported = importlib.import_module(name).__all__
         for export in exported:
             if export.startswith("__"):
@@ -218,3 +219,13 @@ def test_every_exported_name_and_its_public_members_have_docstrings() -> None:
     _require_docs_extra()
     missing = _undocumented()
     assert not missing, "no docstring:\n" + "\n".join(missing)
+
+
+def test_sphinx_roles_become_code_spans() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from griffe_sphinx_roles import strip_roles
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    text = ":class:`~aiogstwebrtc.media.Broadcast` and :meth:`.close`, :data:`CODECS`"
+    assert strip_roles(text) == "`Broadcast` and `close`, `CODECS`"
