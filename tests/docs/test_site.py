@@ -175,10 +175,12 @@ def test_the_link_check_finds_a_missing_page_asset_and_anchor(tmp_path: Path) ->
 
 
 def _undocumented() -> list[str]:
-    """Exported classes, functions, methods and properties without a docstring.
+    """Exported names (classes, functions, constants) and their public methods and
+    properties without a docstring: the API reference leaves those out.
 
-    Plain attributes (dataclass fields, instance variables) are described in their class's
-    docstring; a method overriding a documented one of a base class inherits its docstring.
+    Plain attributes of a class (dataclass fields, instance variables) are described in
+    its docstring; a method overriding a documented one of a base class inherits its
+    docstring.
     """
     import griffe
 
@@ -194,8 +196,8 @@ def _undocumented() -> list[str]:
             for base in owner.mro()
         )
 
-    def visit(obj: griffe.Object, path: str) -> None:
-        if obj.is_attribute and "property" not in obj.labels:
+    def visit(obj: griffe.Object, path: str, exported: bool = False) -> None:
+        if obj.is_attribute and "property" not in obj.labels and not exported:
             return
         if obj.docstring is None:
             owner = obj.parent
@@ -211,7 +213,7 @@ def _undocumented() -> list[str]:
         for export in module.exports or ():
             name = export if isinstance(export, str) else export.name
             if not name.startswith("__"):
-                visit(target(module[name]), f"{module_name}.{name}")
+                visit(target(module[name]), f"{module_name}.{name}", exported=True)
     return missing
 
 
