@@ -138,7 +138,12 @@ def _broken_links(site: Path) -> tuple[int, list[str]]:
             url = urlsplit(link)
             if url.scheme or link.startswith("//"):
                 continue  # http, mailto, data: not followed, no network
-            target = page if not url.path else (page.parent / unquote(url.path)).resolve()
+            if not url.path:
+                target = page
+            elif url.path.startswith("/"):  # 404.html links from the site's root
+                target = (site / unquote(url.path).lstrip("/")).resolve()
+            else:
+                target = (page.parent / unquote(url.path)).resolve()
             if target.is_dir():
                 target = target / "index.html"
             checked += 1
@@ -163,10 +168,10 @@ def test_the_link_check_finds_a_missing_page_asset_and_anchor(tmp_path: Path) ->
     (tmp_path / "a" / "index.html").write_text('<h2 id="here">x</h2><a href="../">up</a>')
     (tmp_path / "index.html").write_text(
         '<a href="a/#here">ok</a><a href="a/#gone">x</a><img src="b.png">'
-        '<a href="c/">x</a><a href="https://example.org/">external</a>'
+        '<a href="c/">x</a><a href="https://example.org/">external</a><a href="/a/">root</a>'
     )
     checked, broken = _broken_links(tmp_path)
-    assert checked == 5
+    assert checked == 6
     assert broken == [
         "index.html: a/#gone (no such anchor)",
         "index.html: b.png (no such file)",
