@@ -14,6 +14,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -84,6 +85,21 @@ def test_the_install_commands_exist_and_make_demo_bootstraps() -> None:
             pytest.fail(f"an install command this test does not know: {line}")
         checked.append(words[0])
     assert checked == ["apt-get", "make"]
+
+
+def test_the_tutorials_listing_is_lint_clean(tmp_path: Path) -> None:
+    # A reader copies it: the repository's ruff rules, print allowed as in examples/.
+    (listing,) = _of(read_blocks(TUTORIAL), "file")
+    path = tmp_path / "producer.py"
+    path.write_text(listing.text, encoding="utf-8")
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--ignore", "T201",
+         "--config", str(ROOT / "pyproject.toml"), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
 
 
 @asynccontextmanager
