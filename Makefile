@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NETNS := scripts/in-netns.sh
 
-.PHONY: setup test-setup demo test test-wheel test-other-release lint typecheck clean bench bench-quick
+.PHONY: setup test-setup demo test test-wheel test-other-release lint typecheck clean bench bench-quick docs
 
 setup:
 	@scripts/bootstrap.sh
@@ -46,5 +46,11 @@ bench-quick:
 	@BOOTSTRAP_EXTRAS=bench scripts/bootstrap.sh
 	$(NETNS) $(PY) -m bench --quick
 
+# The documentation site (mkdocs.yml) into site/; --strict: any warning (a broken link or
+# anchor, a docstring mkdocstrings cannot read) fails the build.
+docs:
+	@BOOTSTRAP_EXTRAS=docs scripts/bootstrap.sh
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf .venv *.egg-info dist build test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf site .venv *.egg-info dist build test-artifacts .pytest_cache .mypy_cache .ruff_cache

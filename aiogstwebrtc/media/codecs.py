@@ -113,6 +113,8 @@ CODECS: dict[str, Codec] = {
         ),
     )
 }
+"""The codecs we send and receive, by name (``"vp8"``, ``"vp9"``, ``"h264"``, ``"opus"``):
+what a source's ``codec=`` accepts."""
 
 
 def codec_by_encoding(encoding_name: str) -> Codec | None:

@@ -34,6 +34,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "callback": CallbackStrategy,
     "gi-events": GiEventsStrategy,
 }
+"""The promise strategies by the name ``Configuration(strategy=...)`` takes."""
 
 
 def get_strategy(name: str) -> Strategy:
