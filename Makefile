@@ -7,9 +7,12 @@ NETNS := scripts/in-netns.sh
 setup:
 	@scripts/bootstrap.sh
 
-# The browser tests drive Debian's Chromium.
+# The browser tests drive Debian's Chromium, and in it third-party WHIP/WHEP clients from npm
+# (tests/browser/npm, bundled by scripts/npm-clients.sh; Debian's npm unless one is installed).
 test-setup:
-	@BOOTSTRAP_APT_EXTRA="chromium fonts-liberation" scripts/bootstrap.sh
+	@BOOTSTRAP_APT_EXTRA="chromium fonts-liberation$$(command -v npm >/dev/null || echo ' npm')" \
+		scripts/bootstrap.sh
+	@scripts/npm-clients.sh
 
 demo: setup
 	@$(PY) -m aiogstwebrtc demo
@@ -47,4 +50,5 @@ bench-quick:
 	$(NETNS) $(PY) -m bench --quick
 
 clean:
-	rm -rf .venv *.egg-info dist build test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv *.egg-info dist build test-artifacts .pytest_cache .mypy_cache .ruff_cache \
+		tests/browser/npm/node_modules tests/browser/npm/dist
