@@ -176,7 +176,6 @@ PUBLISH = """async ({url, token}) => {
   const resource = await Promise.race([client.getResourceUrl(),
                                        new Promise((done) => setTimeout(done, 15000))]);
   return {resource: resource || null, etag: client.eTag || null,
-          trickle: !client.opts.noTrickleIce,
           ice: client.peer.getConfiguration().iceServers};
 }"""
 
@@ -258,6 +257,7 @@ async def test_eyevinn_whip_web_client_publishes_chromium_camera_to_our_whip_end
                     r"bad fragment: malformed ICE candidate: 'candidate:\S+ 0 ", patch["reason"]
                 ), report
             assert await page.evaluate("window.whip.client.opts.noTrickleIce") is True
+            assert not [line for line in log if line.startswith("pageerror")], report
     finally:
         await whep.close()
         await whip.close()
@@ -329,5 +329,6 @@ async def test_eyevinn_webrtc_player_plays_a_broadcast_from_our_whep_endpoint(or
                 failed = [c for c in calls if "error" in c or c.get("status", 0) >= 300]
                 assert not failed, show(calls, seen, log)
                 assert [c["method"] for c in calls] == ["POST", "DELETE"], show(calls, seen, log)
+                assert not [line for line in log if line.startswith("pageerror")], log
     finally:
         await endpoint.close()
