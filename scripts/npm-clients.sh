@@ -12,6 +12,12 @@ if ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 
+# Trust what the system trusts (networks that re-sign TLS for the registries), not only
+# node's own list.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
 stamp=node_modules/.aiogst-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
   echo "npm-clients: installing tests/browser/npm (npm ci)"
