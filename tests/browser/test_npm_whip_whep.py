@@ -1,14 +1,20 @@
 """Browser WHIP/WHEP client libraries from npm, in headless Chromium, against our endpoints.
 
-Eyevinn's ``@eyevinn/whip-web-client`` publishes Chromium's fake camera to our
-``WhipEndpoint`` (our ``WhepClient`` plays it), and Eyevinn's ``@eyevinn/webrtc-player`` in
-WHEP mode plays a ``Broadcast`` from our ``WhepEndpoint``: the exact versions of
-tests/browser/npm/package-lock.json, bundled by ``make test-setup``
-(scripts/npm-clients.sh). The pages come from an aiohttp app of their own on another port,
-so every request is cross-origin, as from a player embedded in someone's site: CORS
-preflights included. Each client is given ``iceServers: []`` (both default to Google's
-public STUN server). Every request the page's client made, and every request our server
-saw, is checked (and shown when an assertion fails).
+Eyevinn's ``@eyevinn/whip-web-client`` publishes Chromium's fake camera and microphone to
+our ``WhipEndpoint`` (our ``WhepClient`` plays it, passed through), and Eyevinn's
+``@eyevinn/webrtc-player`` in WHEP mode plays a ``Broadcast`` from our ``WhepEndpoint``:
+the exact versions of tests/browser/npm/package-lock.json, bundled by ``make test-setup``
+(scripts/npm-clients.sh); a missing bundle fails the test, naming that command. The page
+comes from the signalling server itself (``same-origin``) or from an aiohttp app of its own
+on another port (``cross-origin``: every request with its CORS preflight, as from a player
+embedded in someone's site). Each client is given ``iceServers: []`` (both default to
+Google's public STUN server). Every request the page's client made, and every request our
+server saw, is checked (and shown when an assertion fails).
+
+Cross-origin the WHIP client used not to trickle (it looks for PATCH in the
+``Access-Control-Allow-Methods`` of its OPTIONS, which we did not expose), and once it did,
+the preflight of its PATCH was refused (it sends our ETag in an ``ETag`` header): see
+``CORS_HEADERS`` in aiogstwebrtc/whep/resources.py and docs/whip-whep.md.
 """
 
 from __future__ import annotations
