@@ -7,9 +7,12 @@ NETNS := scripts/in-netns.sh
 setup:
 	@scripts/bootstrap.sh
 
-# The browser tests drive Debian's Chromium.
+# The browser tests drive Debian's Chromium, and in it third-party WHIP/WHEP clients from npm
+# (tests/browser/npm, bundled by scripts/npm-clients.sh; Debian's npm unless one is installed).
 test-setup:
-	@BOOTSTRAP_APT_EXTRA="chromium fonts-liberation" scripts/bootstrap.sh
+	@BOOTSTRAP_APT_EXTRA="chromium fonts-liberation$$(command -v npm >/dev/null || echo ' npm')" \
+		scripts/bootstrap.sh
+	@scripts/npm-clients.sh
 
 demo: setup
 	@$(PY) -m aiogstwebrtc demo
@@ -53,4 +56,5 @@ docs:
 	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf site .venv *.egg-info dist build test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf site .venv *.egg-info dist build test-artifacts .pytest_cache .mypy_cache .ruff_cache \
+		tests/browser/npm/node_modules tests/browser/npm/dist

@@ -43,11 +43,16 @@ __all__ = ["CORS_HEADERS", "SDP", "SDPFRAG", "ResourceEndpoint", "error"]
 log = logging.getLogger(__name__)
 
 SDP = "application/sdp"
+# What browser clients need, cross-origin as same-origin. Eyevinn's @eyevinn/whip-web-client
+# (tests/browser/test_npm_whip_whep.py) trickles only if its OPTIONS shows PATCH in
+# Access-Control-Allow-Methods (hidden from a cross-origin page unless exposed) and sends its
+# ETag back in an ``ETag`` request header, not ``If-Match`` (its PATCH preflight failed
+# unless allowed); such a PATCH is taken as one without ``If-Match``.
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-    "Access-Control-Expose-Headers": "Location, ETag, Link",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match, ETag",
+    "Access-Control-Expose-Headers": "Location, ETag, Link, Access-Control-Allow-Methods",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

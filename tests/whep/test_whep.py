@@ -121,8 +121,13 @@ async def test_protocol_statuses() -> None:
             status, _, headers = await _request(http, "OPTIONS", f"{base}/cam")
             assert status == 204
             assert "Location" in headers["Access-Control-Expose-Headers"]
-            for name in ("Authorization", "Content-Type", "If-Match"):
-                assert name in headers["Access-Control-Allow-Headers"]
+            allowed = [h.strip() for h in headers["Access-Control-Allow-Headers"].split(",")]
+            for name in ("Authorization", "Content-Type", "If-Match", "ETag"):
+                assert name in allowed  # ETag: @eyevinn/whip-web-client PATCHes with it
+            # ... and trickles only if it can read PATCH here, also from another origin.
+            assert "PATCH" in headers["Access-Control-Allow-Methods"]
+            exposed = [h.strip() for h in headers["Access-Control-Expose-Headers"].split(",")]
+            assert "Access-Control-Allow-Methods" in exposed
 
         async with WhepClient(f"{base}/cam", token="s3cret") as client:
             await client.play()
@@ -136,6 +141,10 @@ async def test_protocol_statuses() -> None:
                 )
                 assert status == 412, text
                 status, text, _ = await _request(http, "PATCH", resource, fragment, **good, **frag)
+                assert status == 204, text
+                status, text, _ = await _request(  # an ETag request header is no If-Match
+                    http, "PATCH", resource, fragment, **good, **frag, **{"ETag": '"x"'}
+                )
                 assert status == 204, text
                 restart = "a=ice-ufrag:other\r\na=ice-pwd:otherotherotherotherot\r\n"
                 status, text, headers = await _request(
