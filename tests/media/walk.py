@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiogstwebrtc.gst import Gst, iterate
+
+if TYPE_CHECKING:
+    from aiogstwebrtc.whep import WhipEndpoint
 
 
 def factory_names(pipeline: Gst.Bin) -> list[str]:
@@ -40,3 +45,12 @@ def encoders(pipeline: Gst.Bin) -> list[str]:
 def _is_encoder(factory_name: str) -> bool:
     factory = Gst.ElementFactory.find(factory_name)
     return factory is not None and "Encoder" in (factory.get_metadata("klass") or "").split("/")
+
+
+async def ingest_codec_elements(whip: WhipEndpoint) -> list[str]:
+    """Every media decoder and encoder in the pipelines of ``whip``'s publisher sessions
+    (a WHIP ingest passes streams through: none is expected)."""
+    found: list[str] = []
+    for session in list(whip._sessions.values()):
+        found += await session.pc.run_in_glib(lambda pipeline, _webrtc: codec_elements(pipeline))
+    return found
