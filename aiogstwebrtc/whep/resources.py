@@ -233,7 +233,7 @@ class ResourceEndpoint:
         remote = session.pc.remote_description
         current = credentials_of(remote.sdp) if remote is not None else None
         if fragment.ufrag is not None and current is not None and fragment.ufrag != current.ufrag:
-            return await self._restart(session, fragment, if_match)
+            return await self._restart(session, fragment)
         try:
             for candidate in fragment.candidates:
                 await session.pc.add_ice_candidate(candidate)
@@ -241,13 +241,10 @@ class ResourceEndpoint:
             return error(400, f"bad candidate: {exc}")
         return web.Response(status=204, headers=CORS_HEADERS)
 
-    async def _restart(
-        self, session: Session, fragment: Fragment, if_match: str | None
-    ) -> web.StreamResponse:
+    async def _restart(self, session: Session, fragment: Fragment) -> web.StreamResponse:
         """An ICE restart (RFC 9725 4.4): ``200`` with our new credentials and candidates
         and a new ETag; ``409`` while another is under way. (RFC 9725 wants ``If-Match``
         on a restart; one without it is taken, as some clients send none.)"""
-        del if_match  # checked by the caller when present
         if fragment.credentials is None:
             return error(400, "an ICE restart needs a=ice-ufrag and a=ice-pwd")
         if session.restarting:
