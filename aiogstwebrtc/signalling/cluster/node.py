@@ -115,7 +115,6 @@ class ClusterNode:
         self._router = router
         self._deliver = deliver
         self._instance = uuid.uuid4().hex  # tells this process from another with our id
-        self._duplicate_seen = False
         self._redis = Redis.from_url(
             url,
             socket_connect_timeout=_CONNECT_TIMEOUT,
@@ -137,7 +136,7 @@ class ClusterNode:
         self.outages = 0
         """How many times Redis was lost since the start."""
         self.duplicates = 0
-        """How many times another process was seen beating under this server id."""
+        """1 once another process was seen beating under this server id (said once)."""
 
     # ------------------------------------------------------------------ state
 
@@ -430,10 +429,9 @@ class ClusterNode:
     def _check_duplicate(self, value: str | bytes | None) -> None:
         """Another process beats under our server id (both started at once, so neither
         saw the other at its start): say so once, loudly; routing between them is broken."""
-        if _other_instance(value, self._instance) is None or self._duplicate_seen:
+        if self.duplicates or _other_instance(value, self._instance) is None:
             return
-        self._duplicate_seen = True
-        self.duplicates += 1
+        self.duplicates = 1
         log.error(
             "server id %r is also used by another server of the cluster: peers and sessions "
             "of the two are mixed up; give each server its own --server-id",
