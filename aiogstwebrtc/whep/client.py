@@ -204,7 +204,7 @@ class _HttpSession:
         if local is None or self.resource is None or self._http is None:
             return
         body = trickle_fragment(local.sdp, candidates, end)
-        headers = dict(self._headers, **{"Content-Type": SDPFRAG, "If-Match": self._etag or "*"})
+        headers = self._fragment_headers()
         try:
             async with self._http.patch(self.resource, data=body, headers=headers) as reply:
                 if reply.status not in (200, 204):
@@ -212,6 +212,10 @@ class _HttpSession:
                     log.warning("trickle PATCH %s: %s %s", self.resource, reply.status, text)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("trickle PATCH %s failed: %s", self.resource, exc)
+
+    def _fragment_headers(self) -> dict[str, str]:
+        """The headers of a PATCH of a trickle-ice-sdpfrag: our token, the session's ETag."""
+        return dict(self._headers, **{"Content-Type": SDPFRAG, "If-Match": self._etag or "*"})
 
     async def _stop_trickling(self) -> None:
         trickler, self._trickler = self._trickler, None
@@ -235,7 +239,7 @@ class _HttpSession:
         answer = self.pc.remote_description
         assert answer is not None
         fragment = await start_restart(self.pc)
-        headers = dict(self._headers, **{"Content-Type": SDPFRAG, "If-Match": self._etag or "*"})
+        headers = self._fragment_headers()
         try:
             async with self._http.patch(self.resource, data=fragment, headers=headers) as reply:
                 text = await reply.text()
