@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from aiogstwebrtc import PeerConnection
@@ -108,68 +111,79 @@ def _renewed(before: str, after: str) -> bool:
     return old.ufrag != new.ufrag and old.pwd != new.pwd
 
 
-async def test_chromium_restarts_ice_and_the_channel_keeps_every_message() -> None:
+@dataclass
+class Session:
+    """Our peer connection and Chromium's page, connected, numbered messages flowing."""
+
+    ours: PeerConnection
+    page: Any
+    states: list[str]  # our ICE connection states
+    offer: str  # Chromium's first offer
+    answer: str  # our first answer
+    messages: Numbered
+
+
+@asynccontextmanager
+async def chromium_session() -> AsyncIterator[Session]:
     ours = PeerConnection()
-    loop = asyncio.get_running_loop()
     states: list[str] = []
     ours.on("iceconnectionstatechange", lambda: states.append(ours.ice_connection_state))
     try:
         async with browser_page() as page:
             channel, offer, answer = await _connect(page, ours)
-            messages = Numbered(channel)
+            session = Session(ours, page, states, offer, answer, Numbered(channel))
             await asyncio.sleep(0.3)
-            await page.evaluate(RESTART)
-            restart = await page.evaluate(GATHERED)
-            assert _renewed(offer, restart)  # Chromium restarted
-            renewed = await ours.handle_offer({"type": "offer", "sdp": restart})
-            assert _renewed(answer, renewed.sdp)  # and so did we
-            await ours.wait_for_ice_gathering_complete(10)
-            answered_at = loop.time()
-            await page.evaluate(ANSWER, ours.local_description.sdp)  # type: ignore[union-attr]
-            await _checked_again(states)
-            reconnected_after = loop.time() - answered_at
-            await ours.wait_for_connection_state("connected", 10)
-            await asyncio.sleep(0.5)
-            await messages.stop_and_check(page)
-            log.warning(
-                "Chromium's ICE restart: our ICE connected again %.1f s after our answer; "
-                "%d messages, every one delivered in order",
-                reconnected_after,
-                messages.sent,
-            )
+            yield session
     finally:
         await ours.close()
+
+
+async def test_chromium_restarts_ice_and_the_channel_keeps_every_message() -> None:
+    loop = asyncio.get_running_loop()
+    async with chromium_session() as session:
+        ours, page = session.ours, session.page
+        await page.evaluate(RESTART)
+        restart = await page.evaluate(GATHERED)
+        assert _renewed(session.offer, restart)  # Chromium restarted
+        renewed = await ours.handle_offer({"type": "offer", "sdp": restart})
+        assert _renewed(session.answer, renewed.sdp)  # and so did we
+        await ours.wait_for_ice_gathering_complete(10)
+        answered_at = loop.time()
+        await page.evaluate(ANSWER, ours.local_description.sdp)  # type: ignore[union-attr]
+        await _checked_again(session.states)
+        reconnected_after = loop.time() - answered_at
+        await ours.wait_for_connection_state("connected", 10)
+        await asyncio.sleep(0.5)
+        await session.messages.stop_and_check(page)
+        log.warning(
+            "Chromium's ICE restart: our ICE connected again %.1f s after our answer; "
+            "%d messages, every one delivered in order",
+            reconnected_after,
+            session.messages.sent,
+        )
 
 
 async def test_we_restart_ice_with_chromium_answering() -> None:
-    ours = PeerConnection()
     loop = asyncio.get_running_loop()
-    states: list[str] = []
-    ours.on("iceconnectionstatechange", lambda: states.append(ours.ice_connection_state))
-    try:
-        async with browser_page() as page:
-            channel, offer, answer = await _connect(page, ours)
-            messages = Numbered(channel)
-            await asyncio.sleep(0.3)
-            await ours.restart_ice()
-            restart = await ours.create_offer()
-            assert _renewed(answer, restart.sdp)
-            await ours.set_local_description(restart)
-            await ours.wait_for_ice_gathering_complete(10)
-            await page.evaluate(ANSWER_OFFER, ours.local_description.sdp)  # type: ignore[union-attr]
-            theirs = await page.evaluate(GATHERED)
-            assert _renewed(offer, theirs)  # Chromium answered with new credentials
-            applied_at = loop.time()
-            await ours.set_remote_description({"type": "answer", "sdp": theirs})
-            await _checked_again(states)
-            reconnected_after = loop.time() - applied_at
-            await asyncio.sleep(0.5)
-            await messages.stop_and_check(page)
-            log.warning(
-                "our ICE restart, Chromium answering: connected again %.2f s after its answer; "
-                "%d messages, every one delivered in order",
-                reconnected_after,
-                messages.sent,
-            )
-    finally:
-        await ours.close()
+    async with chromium_session() as session:
+        ours, page = session.ours, session.page
+        await ours.restart_ice()
+        restart = await ours.create_offer()
+        assert _renewed(session.answer, restart.sdp)
+        await ours.set_local_description(restart)
+        await ours.wait_for_ice_gathering_complete(10)
+        await page.evaluate(ANSWER_OFFER, ours.local_description.sdp)  # type: ignore[union-attr]
+        theirs = await page.evaluate(GATHERED)
+        assert _renewed(session.offer, theirs)  # Chromium answered with new credentials
+        applied_at = loop.time()
+        await ours.set_remote_description({"type": "answer", "sdp": theirs})
+        await _checked_again(session.states)
+        reconnected_after = loop.time() - applied_at
+        await asyncio.sleep(0.5)
+        await session.messages.stop_and_check(page)
+        log.warning(
+            "our ICE restart, Chromium answering: connected again %.2f s after its answer; "
+            "%d messages, every one delivered in order",
+            reconnected_after,
+            session.messages.sent,
+        )
