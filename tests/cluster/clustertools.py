@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from aiogstwebrtc.signalling import SignallingServer
+from tests.signalling.server_process import ServerProcess, server_process
 from tests.signalling.sigtools import LOOPBACK_ADMISSION, RawPeer
 
 from .redis_server import RedisServer, redis_server
@@ -34,6 +36,25 @@ async def cluster(
             stack.push_async_callback(server.stop)
             servers.append(server)
         yield redis, servers
+
+
+async def server_processes(
+    stack: contextlib.AsyncExitStack, redis_url: str, logs: Path, **options: Any
+) -> list[ServerProcess]:
+    """Servers ``A``, ``B`` and ``C`` as processes of their own (to be killed) on one Redis,
+    each logging to ``logs/NAME.log``; stopped (or killed) when ``stack`` closes."""
+    return [
+        await stack.enter_async_context(
+            server_process(
+                redis_url=redis_url,
+                server_id=name,
+                status_interval=0,
+                log=str(logs / f"{name}.log"),
+                **options,
+            )
+        )
+        for name in "ABC"
+    ]
 
 
 async def eventually(check: Callable[[], bool], timeout: float = WAIT, what: str = "") -> None:

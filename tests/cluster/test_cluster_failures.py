@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.signalling.server_process import server_process
 from tests.signalling.sigtools import RawPeer, raw_peers, received_so_far, start_raw_session
 from tests.signalling.test_sig_security import ice, sdp
 
-from .clustertools import cluster, eventually, known_everywhere, listing
+from .clustertools import cluster, eventually, known_everywhere, listing, server_processes
 from .redis_server import redis_server
 
 
@@ -35,17 +34,7 @@ async def statuses_until(peer: RawPeer, gone: set[str], timeout: float) -> dict[
 
 async def test_a_killed_server_leaves_the_cluster_within_ten_seconds(tmp_path: Any) -> None:
     async with redis_server() as redis, contextlib.AsyncExitStack() as stack:
-        procs = [
-            await stack.enter_async_context(
-                server_process(
-                    redis_url=redis.url,
-                    server_id=name,
-                    status_interval=0,
-                    log=str(tmp_path / f"{name}.log"),
-                )
-            )
-            for name in "ABC"
-        ]
+        procs = await server_processes(stack, redis.url, tmp_path)
         a, b, c = (p.url for p in procs)
         doomed = [await stack.enter_async_context(raw_peers(b, 1)) for _ in range(2)]
         doomed_ids = {p[0].peer_id for p in doomed}

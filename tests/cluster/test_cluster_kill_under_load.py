@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 from bench.cluster_routing import LoadResult, routing_load
-from tests.signalling.server_process import server_process
 from tests.signalling.sigtools import raw_peers
 
-from .clustertools import listing
+from .clustertools import listing, server_processes
 from .redis_server import redis_server
 
 
@@ -22,18 +21,7 @@ async def test_a_server_killed_mid_load_leaves_the_other_servers_sessions_whole(
     tmp_path: Path,
 ) -> None:
     async with redis_server() as redis, contextlib.AsyncExitStack() as stack:
-        procs = [
-            await stack.enter_async_context(
-                server_process(
-                    redis_url=redis.url,
-                    server_id=name,
-                    status_interval=0,
-                    rate_limit=None,
-                    log=str(tmp_path / f"{name}.log"),
-                )
-            )
-            for name in "ABC"
-        ]
+        procs = await server_processes(stack, redis.url, tmp_path, rate_limit=None)
         a, b, c = (p.url for p in procs)
         (producer_b,) = await stack.enter_async_context(raw_peers(b, 1))
         await producer_b.register("producer")
