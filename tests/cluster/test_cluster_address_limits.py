@@ -4,21 +4,17 @@ the cluster landed). The servers share their per-address counts on every beat.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import aiohttp
 import pytest
 
-from aiogstwebrtc.signalling.admission import AdmissionLimits
+from tests.signalling.sigtools import LOOPBACK_ADMISSION
 
 from .clustertools import cluster, eventually
 
 BEAT = 0.3
-LIMITS = AdmissionLimits(
-    max_per_address=4,
-    attempts_per_second=1000,
-    attempts_burst=1000,
-    max_pending=1000,
-    max_pending_per_address=1000,
-)
+LIMITS = replace(LOOPBACK_ADMISSION, max_per_address=4)  # only this limit in the way
 
 
 async def test_an_address_limit_counts_the_connections_on_every_server() -> None:
