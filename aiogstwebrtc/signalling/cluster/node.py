@@ -41,6 +41,7 @@ from ..protocol import ProtocolError, ServerMessage
 from ..router import Outgoing
 from . import wire
 from .addresses import AddressCounts, AddressShare
+from .cancelling import cancel_and_wait
 from .errors import ClusterUnavailableError
 from .outbox import Command, Outbox
 from .routing import ClusterRouter, RoutedMessage
@@ -204,8 +205,7 @@ class ClusterNode:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait([task])
         if self._up:
             self._up = False
             self._outbox.close()
@@ -345,9 +345,7 @@ class ClusterNode:
             for task in done:
                 task.result()  # raises the error that ended it
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
 
     def _lost(self, exc: BaseException) -> None:
         self.outages += 1
