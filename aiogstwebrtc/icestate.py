@@ -138,6 +138,18 @@ class IceWatch:
                 self._fail(ice_failure_message(*self._descriptions(), self._relay_only))
             self._states.check_waiters()
 
+    def on_connection_failed(self) -> bool:
+        """webrtcbin says the connection failed. When that is ICE failing (libnice's own
+        ``failed`` reaches us on another path and may come later), ICE fails now: the ICE
+        state and the error are not behind the connection's ``failed``. True if it did;
+        False when ICE already failed or is connected (then DTLS failed, not ICE)."""
+        if self.failure is not None or self._components.overall() == "connected":
+            return False
+        self._states.update("ice-connection-state", "failed", None)
+        self._fail(ice_failure_message(*self._descriptions(), self._relay_only))
+        self._states.check_waiters()
+        return True
+
     def on_gathering_complete(self, loop: asyncio.AbstractEventLoop) -> None:
         """Gathering ended: with no candidate at all ICE cannot work (checked after a grace
         for the last candidates posted from GStreamer's thread)."""
