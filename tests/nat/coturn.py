@@ -118,32 +118,36 @@ class Coturn:
 
     def wait_for(self, pattern: str, count: int, mark: int, timeout: float = 5) -> int:
         """Until ``pattern`` occurs ``count`` times in the log after ``mark`` (bounded); how
-        many times it did. coturn is another process: its log file is all we can watch."""
+        many times it did. A pattern with a group counts the distinct values of the group
+        (``RELEASED``: allocations released, however often each one's release is logged).
+        coturn is another process: its log file is all we can watch."""
         deadline = time.monotonic() + timeout
         while True:
-            found = len(re.findall(pattern, self.since(mark)))
+            matches = re.findall(pattern, self.since(mark))
+            found = len(set(matches)) if re.compile(pattern).groups else len(matches)
             if found >= count or time.monotonic() > deadline:
                 return found
             time.sleep(0.05)
 
 
-_ALLOCATION = re.compile(r"session (\d+): .*ALLOCATE processed, success")
-_UNAUTHORIZED = re.compile(r"processed, error 401")
+#: coturn's line for a successful allocation; the group is its session (one allocation).
+ALLOCATED = r"session (\d+): .*ALLOCATE processed, success"
 
-
-#: coturn's line for an allocation its client releases (a refresh with lifetime 0).
-RELEASED = r"refreshed, realm=<[^>]*>, username=<[^>]*>, lifetime=0"
+#: coturn's line for an allocation its client releases (a refresh with lifetime 0); the
+#: group is its session, so a release logged twice is counted once.
+RELEASED = r"session (\d+): refreshed, realm=<[^>]*>, username=<[^>]*>, lifetime=0"
 
 
 @dataclass(frozen=True)
 class TurnActivity:
     """What coturn's log says happened in a stretch of the log."""
 
-    allocations: int  # successful ALLOCATE requests
+    allocations: int  # allocations made (sessions with a successful ALLOCATE)
     unauthorized: int  # requests answered with 401
     stream_connections: int  # TCP or TLS connections from clients
     closed_on: set[str]  # "address:port" of the listener of each session closed
-    released: int  # allocations refreshed with lifetime 0 by their client
+    released: int  # of those, released by their client (refreshed with lifetime 0)
+    unreleased: set[str]  # sessions allocated and not released
 
     def summary(self) -> str:
         return (
@@ -155,10 +159,13 @@ class TurnActivity:
 
 def activity(text: str) -> TurnActivity:
     """Count what coturn did in ``text`` (a stretch of its log)."""
+    allocated = set(re.findall(ALLOCATED, text))
+    released = set(re.findall(RELEASED, text))
     return TurnActivity(
-        allocations=len(re.findall(r"ALLOCATE processed, success", text)),
+        allocations=len(allocated),
         unauthorized=len(re.findall(r"processed, error 401", text)),
         stream_connections=len(re.findall(r"tcp or tls connected to", text)),
-        released=len(re.findall(RELEASED, text)),
+        released=len(allocated & released),
+        unreleased=allocated - released,
         closed_on=set(re.findall(r"closed \(2nd stage\).*, local ([0-9.]+:\d+),", text)),
     )

@@ -107,6 +107,7 @@ async def test_symmetric_nats_connect_through_turn(
     seen = activity(coturn.since(mark))
     log.warning("coturn for %s: %s", url, seen.summary())
     assert seen.allocations == 2  # one per peer, over the URL's transport only
+    assert not seen.unreleased
     if protocol == "udp":
         assert seen.stream_connections == 0
     else:  # TCP and TLS sessions end when the peers close (UDP ones only expire)
@@ -136,6 +137,7 @@ async def test_every_turn_url_is_allocated(topology: Topology, coturn: Coturn) -
     seen = activity(coturn.since(mark))
     log.warning("coturn for three TURN URLs: %s", seen.summary())
     assert seen.allocations == 6  # three per peer
+    assert not seen.unreleased
     assert seen.stream_connections == 4  # TCP and TLS per peer
     assert seen.closed_on == {f"{PUBLIC_ADDRESS}:{PORT}", f"{PUBLIC_ADDRESS}:{TLS_PORT}"}
 
