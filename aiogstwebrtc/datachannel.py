@@ -16,6 +16,7 @@ from .events import EventEmitter
 from .glibloop import post, resolve_future
 from .gst import GLib, GstWebRTC
 from .promises import bounded_wait, mark_gstreamer_callback
+from .timeouts import wait_for
 from .tracing import trace
 
 if TYPE_CHECKING:
@@ -359,7 +360,7 @@ class DataChannel:
         try:
             if ask_gstreamer:  # not awaited: a GLib loop stopping meanwhile cannot hang this
                 self._glib.call_soon(self._close_gst_channel)
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            await wait_for(asyncio.shield(waiter), timeout)
         except Exception as exc:  # nobody may await this: close locally, never raise
             if not isinstance(exc, TimeoutError):
                 log.debug("closing data channel %r: %r", self._label, exc)

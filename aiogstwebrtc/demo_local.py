@@ -11,6 +11,7 @@ from .config import Configuration
 from .datachannel import DataChannel
 from .peerconnection import PeerConnection
 from .sdp import IceCandidate
+from .timeouts import wait_for
 
 __all__ = ["run_two_peers"]
 
@@ -68,15 +69,15 @@ async def run_two_peers(messages: int = 3, strategy: str = "asyncio") -> None:
         await alice.set_remote_description(answer)
         _step(started, f"alice: remote answer set, signaling {alice.signaling_state}")
         await channel.wait_open(10)
-        remote = await asyncio.wait_for(bob_channel, 10)
+        remote = await wait_for(bob_channel, 10)
         await remote.wait_open(10)
         _step(started, f"data channel {channel.label!r} open on both sides")
         for number in range(1, messages + 1):
             channel.send(f"hello #{number} from alice")
-            text = await asyncio.wait_for(remote.recv(), 10)
+            text = await wait_for(remote.recv(), 10)
             _step(started, f"bob received {text!r}")
             remote.send(f"reply #{number} from bob")
-            _step(started, f"alice received {await asyncio.wait_for(channel.recv(), 10)!r}")
+            _step(started, f"alice received {await wait_for(channel.recv(), 10)!r}")
         stats = await alice.get_stats()
         _step(started, f"alice: {len(stats)} stats entries")
     _step(started, "both peers closed")

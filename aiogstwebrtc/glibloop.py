@@ -58,6 +58,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .gst import GLib
+from .timeouts import wait_for
 
 __all__ = [
     "GLibLoop",
@@ -270,7 +271,7 @@ class ThreadedGLibLoop(GLibLoop):
                 return True
             self._end_waiters.append((loop, future))
         try:
-            await asyncio.wait_for(future, timeout)
+            await wait_for(future, timeout)
         except TimeoutError:
             log.warning("the GLib thread did not end within %s s; left to finish alone", timeout)
             return False

@@ -44,6 +44,7 @@ from .promises import (
     translate_reply_error,
 )
 from .strategies import Strategy
+from .timeouts import wait_for
 from .tracing import trace
 
 __all__ = ["PeerPipeline", "PipelinePart"]
@@ -130,7 +131,7 @@ class PeerPipeline:
             self.certificate = process_certificate(self.config.certificate_validity)
         if self.config.dead_peer_timeout is not None:
             self.liveness = LivenessMonitor(self.config.dead_peer_timeout, glib, on_liveness)
-        await asyncio.wait_for(glib.call(self._build, wire), _START_TIMEOUT)
+        await wait_for(glib.call(self._build, wire), _START_TIMEOUT)
 
     def _build(self, wire: Callable[[PeerPipeline], None]) -> None:
         """GLib thread: make the pipeline and webrtcbin, connect signals, go to PLAYING."""
@@ -278,7 +279,7 @@ class PeerPipeline:
             return
         last = False
         try:
-            await asyncio.wait_for(glib.call(self._teardown, promises), _CLOSE_TIMEOUT)
+            await wait_for(glib.call(self._teardown, promises), _CLOSE_TIMEOUT)
         except TimeoutError:
             log.error("webrtcbin did not stop within %s s; abandoning it", _CLOSE_TIMEOUT)
             glib.abandon()

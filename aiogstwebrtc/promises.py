@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import ClosedError, InvalidStateError, NegotiationError, OperationTimeoutError
 from .gst import GLib, Gst
+from .timeouts import wait_for
 
 __all__ = [
     "PendingPromises",
@@ -129,7 +130,7 @@ async def bounded_wait(
 ) -> Any:
     """Await ``future`` for at most ``timeout`` seconds, else raise OperationTimeoutError."""
     try:
-        return await asyncio.wait_for(asyncio.shield(future), timeout)
+        return await wait_for(asyncio.shield(future), timeout)
     except TimeoutError:
         if future.done():
             return future.result()

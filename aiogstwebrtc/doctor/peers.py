@@ -17,6 +17,7 @@ from ..datachannel import DataChannel
 from ..gst import Gst, GstWebRTC
 from ..peerconnection import PeerConnection
 from ..sdp import IceCandidate
+from ..timeouts import wait_for
 
 __all__ = ["AiortcOfferer", "OfferingPeer", "WebrtcbinOfferer", "aiortc_version"]
 
@@ -127,7 +128,7 @@ class WebrtcbinOfferer(OfferingPeer):
     async def round_trip(self, text: str, timeout: float) -> str:
         assert self._channel is not None
         self._channel.send(text)
-        reply = await asyncio.wait_for(self._channel.recv(), timeout)
+        reply = await wait_for(self._channel.recv(), timeout)
         return reply if isinstance(reply, str) else reply.decode()
 
     async def close(self) -> None:
@@ -186,11 +187,11 @@ class AiortcOfferer(OfferingPeer):
     async def wait_open(self, timeout: float) -> None:
         if self._channel is not None and self._channel.readyState == "open":
             return
-        await asyncio.wait_for(asyncio.shield(self._opened), timeout)
+        await wait_for(asyncio.shield(self._opened), timeout)
 
     async def round_trip(self, text: str, timeout: float) -> str:
         self._channel.send(text)
-        return await asyncio.wait_for(self._messages.get(), timeout)
+        return await wait_for(self._messages.get(), timeout)
 
     async def close(self) -> None:
         await self._pc.close()

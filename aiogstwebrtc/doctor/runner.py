@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..netns import namespace_command
+from ..timeouts import wait_for
 from .approaches import Approach
 from .scenario import SCENARIOS, Failure, Scenario, empty_result, reason_text
 
@@ -166,7 +167,7 @@ async def run_approach(approach: Approach, options: RunOptions) -> dict[str, Any
         while True:
             remaining = options.timeout - (time.monotonic() - last_progress)
             try:
-                line = await asyncio.wait_for(process.stdout.readline(), max(remaining, 0))
+                line = await wait_for(process.stdout.readline(), max(remaining, 0))
             except TimeoutError:
                 fired = True
                 break
@@ -181,12 +182,12 @@ async def run_approach(approach: Approach, options: RunOptions) -> dict[str, Any
         if fired or state.done is None:
             _kill(process)
         try:
-            await asyncio.wait_for(process.wait(), 5)
+            await wait_for(process.wait(), 5)
         except TimeoutError:
             _kill(process)
             await process.wait()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stderr_task, 2)
+            await wait_for(stderr_task, 2)
         stderr_task.cancel()
     stderr_text = tail.decode(errors="replace")
     if fired:

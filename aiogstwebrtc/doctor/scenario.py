@@ -26,6 +26,7 @@ from ..gst import Gst
 from ..peerconnection import PeerConnection
 from ..sdp import IceCandidate, SessionDescription
 from ..strategies.broken import BrokenStrategy
+from ..timeouts import wait_for
 from .approaches import Approach
 from .peers import LABEL, LOOPBACK, AiortcOfferer, OfferingPeer, WebrtcbinOfferer
 from .recording import RecordingStrategy, SignalRecorder
@@ -280,7 +281,7 @@ class ScenarioRun:
             )
 
             async def channel_open() -> None:
-                channel = await asyncio.wait_for(asyncio.shield(remote_channel), 2 * timeout)
+                channel = await wait_for(asyncio.shield(remote_channel), 2 * timeout)
                 await channel.wait_open(timeout)
                 await peer.wait_open(timeout)
 
@@ -338,7 +339,7 @@ class ScenarioRun:
         entry: dict[str, Any] = {"name": name, "ok": False, "ms": None, "detail": None}
         self._steps.append(entry)
         try:
-            result = await asyncio.wait_for(action(), limit)
+            result = await wait_for(action(), limit)
         except Failure as exc:
             entry.update(ms=_ms(time.monotonic() - started), detail=exc.detail)
             raise
@@ -453,7 +454,7 @@ class ScenarioRun:
     @staticmethod
     async def _probe(check: Awaitable[None], limit: float) -> bool | None:
         try:
-            await asyncio.wait_for(check, limit)
+            await wait_for(check, limit)
         except TimeoutError:
             return False
         except Exception:
@@ -476,7 +477,7 @@ class ScenarioRun:
             keep.append(promise)
             webrtc.emit("get-stats", None, promise)
 
-        await asyncio.wait_for(pc.run_in_glib(emit), limit)
+        await wait_for(pc.run_in_glib(emit), limit)
         await answered
 
     async def _cleanup(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..glibloop import post, resolve_future
 from ..gst import Gst
+from ..timeouts import wait_for
 
 if TYPE_CHECKING:
     from ..glibloop import GLibLoop
@@ -68,7 +69,7 @@ async def wait_for_caps(glib: GLibLoop, pads: Sequence[Gst.Pad], timeout: float)
 
     await glib.call(watch)
     try:
-        await asyncio.wait_for(asyncio.shield(ready), timeout)
+        await wait_for(asyncio.shield(ready), timeout)
     except TimeoutError:
         pass
     finally:

@@ -12,6 +12,7 @@ from ..errors import ClosedError, WebRTCError
 from ..events import EventEmitter
 from ..glibloop import post, resolve_future
 from ..gst import GLib, Gst, iterate
+from ..timeouts import wait_for
 from .codecs import Codec, codec_by_encoding
 from .framebuffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES, FrameBuffer
 from .frames import AudioFrame, VideoFrame, rgb_stride
@@ -318,7 +319,7 @@ class RemoteTrack:
 
         self._events.on("ended", on_ended)
         try:
-            await asyncio.wait_for(asyncio.shield(ended), duration)
+            await wait_for(asyncio.shield(ended), duration)
         except TimeoutError:
             pass
         finally:  # one handler per recording, removed with it
@@ -342,7 +343,7 @@ class RemoteTrack:
 
         await self._glib.call(stop)
         try:
-            await asyncio.wait_for(finished, 5)
+            await wait_for(finished, 5)
         except TimeoutError:
             log.warning("recording of %s did not finish cleanly", target)
 

@@ -15,6 +15,7 @@ from ..errors import OperationTimeoutError
 from ..glibloop import deliver
 from ..gst import GLib, Gst
 from ..promises import mark_gstreamer_callback
+from ..timeouts import wait_for
 from .codecs import CODECS, Codec
 from .frames import rgb_stride
 
@@ -300,7 +301,7 @@ class EncodedVideoSource(VideoSource):
                 return
             self._waiters.append((loop, waiter))
         try:
-            await asyncio.wait_for(waiter, timeout)
+            await wait_for(waiter, timeout)
         except TimeoutError:
             raise OperationTimeoutError(
                 f"{self!r} delivered no stream within {timeout} s",

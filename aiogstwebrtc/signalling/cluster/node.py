@@ -37,6 +37,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ...timeouts import wait_for
 from ..protocol import ProtocolError, ServerMessage
 from ..router import Outgoing
 from . import wire
@@ -156,7 +157,7 @@ class ClusterNode:
     async def start(self) -> None:
         """Join the cluster; ClusterUnavailableError if Redis does not answer."""
         try:
-            await asyncio.wait_for(self._redis.ping(), _CONNECT_TIMEOUT + 1)
+            await wait_for(self._redis.ping(), _CONNECT_TIMEOUT + 1)
         except (RedisError, OSError, TimeoutError) as exc:
             await self._redis.aclose()
             raise ClusterUnavailableError(f"cannot reach Redis at {self.url}: {exc}") from None
@@ -174,7 +175,7 @@ class ClusterNode:
             )
         self._task = asyncio.create_task(self._run(), name=f"cluster-{self.server_id}")
         try:
-            await asyncio.wait_for(self._synced.wait(), _START_TIMEOUT)
+            await wait_for(self._synced.wait(), _START_TIMEOUT)
         except TimeoutError:
             await self.stop()
             raise ClusterUnavailableError(
@@ -510,6 +511,6 @@ def _text(value: str | bytes) -> str:
 
 async def _close_quietly(pubsub: PubSub) -> None:
     try:
-        await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
+        await wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
     except (RedisError, OSError, TimeoutError):
         pass
