@@ -18,6 +18,7 @@ __all__ = [
     "GLib",
     "GObject",
     "Gst",
+    "GstApp",
     "GstSdp",
     "GstVideo",
     "GstWebRTC",
@@ -40,7 +41,10 @@ try:
     gi.require_version("GstSdp", "1.0")
     gi.require_version("GstWebRTC", "1.0")
     gi.require_version("GstVideo", "1.0")
-    from gi.repository import GLib, GObject, Gst, GstSdp, GstVideo, GstWebRTC
+    gi.require_version("GstApp", "1.0")
+    # GstApp loaded, appsrc elements are GstApp.AppSrc (push_buffer() is cheaper than
+    # emitting "push-buffer", which matters on a broadcast's streaming thread)
+    from gi.repository import GLib, GObject, Gst, GstApp, GstSdp, GstVideo, GstWebRTC
 except (ImportError, ValueError) as exc:  # pragma: no cover - depends on the machine
     raise MissingComponentError(
         f"GStreamer introspection data is missing ({exc}); install the Debian packages "

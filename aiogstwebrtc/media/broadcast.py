@@ -8,6 +8,9 @@ negotiated. Only buffers cross between the two pipelines (shallow copies sharing
 encoded memory, retimed to the viewer's running time): no pad, query or event links them,
 so a viewer's pipeline can start, stall or stop without the broadcast ever waiting for it
 or being stopped by it. A viewer's appsrc is leaky: one that stalls drops its own oldest.
+Every viewer is handed the same buffer (a reference, not a copy): its appsrc's pad offset
+turns the broadcast's timestamps into the viewer's running time, so the per-viewer work on
+the broadcast's streaming thread is one push.
 (Before: ``tee ! queue ! proxysink`` per viewer; a push reaching a viewer's ``proxysrc``
 before it ran answered FLUSHING, which stopped that branch's queue for good and, through
 the tee, once the whole broadcast: ~1 join in 10 lost its frames.)
@@ -40,7 +43,7 @@ from ..errors import ClosedError, InvalidStateError, OperationTimeoutError, WebR
 from ..events import EventEmitter
 from ..glibloop import GLibLoop, acquire_glib_loop, post
 from ..gst import GLib, Gst, GstVideo, GstWebRTC, ensure_init, iterate
-from .retime import Retimer
+from ..timeouts import wait_for
 from .sources import AudioSource, MediaSource, VideoSource
 
 __all__ = ["Broadcast", "BroadcastTrack"]
@@ -67,9 +70,11 @@ class _Branch:
 
     viewer: str
     appsrc: Gst.Element
-    retimer: Retimer  # broadcast timestamps -> the viewer's running time
+    pipeline: Gst.Element | None  # the viewer's pipeline: its clock times the stream
     wants_keyframe: bool  # read and cleared by the viewer's streaming thread only
+    offset: int | None = None  # broadcast timestamps -> the viewer's running time
     probes: list[tuple[Gst.Pad, int]] = field(default_factory=list)
+    keyframe_probe: int = 0  # drops what comes before the first key unit, then removed
     webrtc: Gst.Element | None = None  # the viewer's webrtcbin, watched for "connected"
     connected_handler: int = 0
     caps: Gst.Caps | None = None
@@ -85,6 +90,19 @@ class _Chain:
     encoder: Gst.Element | None
     caps: Gst.Caps | None = None
     branches: dict[int, _Branch] = field(default_factory=dict)  # id(viewer's sender bin)
+
+
+def _gst_start_timing(branch: _Branch, stamp: int) -> bool:
+    """The broadcast's streaming thread, a viewer's first buffer (``stamp``, broadcast
+    time): set its appsrc's pad offset so that buffer plays at the viewer's running time
+    now; False while the viewer's pipeline has no clock yet (not PLAYING)."""
+    pipeline = branch.pipeline
+    clock = pipeline.get_clock() if pipeline is not None else None
+    if pipeline is None or clock is None:
+        return False
+    branch.offset = int(clock.get_time() - pipeline.get_base_time()) - stamp
+    branch.appsrc.get_static_pad("src").set_offset(branch.offset)
+    return True
 
 
 class BroadcastTrack(MediaSource):
@@ -198,7 +216,7 @@ class Broadcast:
         self._started = True
         exits.add(self)  # stopped at interpreter exit if nobody closes it
         try:
-            await asyncio.wait_for(self._glib.call(self._build), _START_TIMEOUT)
+            await wait_for(self._glib.call(self._build), _START_TIMEOUT)
             await self._wait_flowing()
         except BaseException:
             await self.close()
@@ -207,7 +225,7 @@ class Broadcast:
     async def _wait_flowing(self) -> None:
         """Until every source's encoded stream has its caps (what a viewer's offer needs)."""
         try:
-            await asyncio.wait_for(self._flowing.wait(), _START_TIMEOUT)
+            await wait_for(self._flowing.wait(), _START_TIMEOUT)
         except TimeoutError:
             raise OperationTimeoutError(
                 f"{self.name}: no encoded stream within {_START_TIMEOUT:.0f} s",
@@ -228,7 +246,7 @@ class Broadcast:
         if glib is None:
             return
         try:
-            await asyncio.wait_for(glib.call(self._teardown), _CLOSE_TIMEOUT)
+            await wait_for(glib.call(self._teardown), _CLOSE_TIMEOUT)
         except TimeoutError:
             log.error("%s did not stop within %s s; abandoning it", self.name, _CLOSE_TIMEOUT)
             glib.abandon()
@@ -382,16 +400,16 @@ class Broadcast:
         viewer = (
             viewer_pipeline.get_name() if viewer_pipeline is not None else sender_bin.get_name()
         )
-        branch = _Branch(
-            viewer, appsrc, Retimer(viewer_pipeline), wants_keyframe=track.kind == "video"
-        )
+        branch = _Branch(viewer, appsrc, viewer_pipeline, wants_keyframe=track.kind == "video")
         src = appsrc.get_static_pad("src")
         branch.probes.append(
             (src, src.add_probe(Gst.PadProbeType.EVENT_UPSTREAM, self._gst_on_upstream_event))
         )
-        branch.probes.append(
-            (src, src.add_probe(Gst.PadProbeType.BUFFER, self._gst_on_viewer_buffer, branch))
-        )
+        if branch.wants_keyframe:
+            branch.keyframe_probe = src.add_probe(
+                Gst.PadProbeType.BUFFER, self._gst_until_keyframe, branch
+            )
+            branch.probes.append((src, branch.keyframe_probe))
         # What the viewer was sent before its DTLS was up never reached it, the join's key
         # unit included: one more once it connects.
         peer = sender_bin.get_static_pad("src").get_peer()
@@ -441,7 +459,7 @@ class Broadcast:
         if branch.webrtc is not None:
             branch.webrtc.disconnect(branch.connected_handler)
             branch.webrtc = None
-        branch.retimer.pipeline = None
+        branch.pipeline = None
         if left:
             self._post(self._events.emit, "viewer_left", branch.viewer)
 
@@ -515,36 +533,51 @@ class Broadcast:
         buffer = info.get_buffer()
         if buffer is None:
             return Gst.PadProbeReturn.OK
+        stamp = buffer.pts
+        if stamp == Gst.CLOCK_TIME_NONE:
+            stamp = buffer.dts
+        size = buffer.get_size()
         with self._lock:
             self._frames_in[kind] = self._frames_in.get(kind, 0) + 1
+            if stamp == Gst.CLOCK_TIME_NONE:
+                return Gst.PadProbeReturn.OK  # no time to give it in a viewer's pipeline
             caps = chain.caps
             for branch in chain.branches.values():
-                copy = branch.retimer.copy(buffer)
-                if copy is None:
+                if branch.offset is None and not _gst_start_timing(branch, stamp):
                     continue
                 if caps is not None and branch.caps is not caps:
                     branch.appsrc.set_property("caps", caps)
                     branch.caps = caps
-                if branch.appsrc.emit("push-buffer", copy) != Gst.FlowReturn.OK:
+                if branch.appsrc.push_buffer(buffer) == Gst.FlowReturn.OK:
+                    branch.bytes_out += size
+                else:
                     branch.dropped += 1
         return Gst.PadProbeReturn.OK
 
-    def _gst_on_viewer_buffer(
+    def _gst_until_keyframe(
         self, _pad: Gst.Pad, info: Gst.PadProbeInfo, branch: _Branch
     ) -> Gst.PadProbeReturn:
-        """A viewer's streaming thread, after its appsrc: drop what comes before the first
-        key unit (it cannot be decoded; the caps and segment before it went on already,
-        as sticky events are pushed ahead of a buffer's probes); count what goes on."""
+        """A video viewer's streaming thread, after its appsrc: drop what comes before the
+        first key unit (it cannot be decoded; the caps and segment before it went on
+        already, as sticky events are pushed ahead of a buffer's probes), then have this
+        probe removed: the viewer's buffers no longer call into Python."""
         buffer = info.get_buffer()
-        if buffer is None:
+        if buffer is None or not branch.wants_keyframe:
             return Gst.PadProbeReturn.OK
-        if branch.wants_keyframe:
-            if buffer.has_flags(Gst.BufferFlags.DELTA_UNIT):
-                return Gst.PadProbeReturn.DROP
-            branch.wants_keyframe = False
-        with self._lock:
-            branch.bytes_out += buffer.get_size()
+        if buffer.has_flags(Gst.BufferFlags.DELTA_UNIT):
+            return Gst.PadProbeReturn.DROP
+        branch.wants_keyframe = False
+        glib = self._glib
+        if glib is not None:
+            glib.call_soon(self._remove_keyframe_probe, branch)
         return Gst.PadProbeReturn.OK
+
+    def _remove_keyframe_probe(self, branch: _Branch) -> None:
+        """GLib thread (as :meth:`_remove_branch`, which removes it if this did not)."""
+        for pad, probe_id in list(branch.probes):
+            if probe_id == branch.keyframe_probe:
+                pad.remove_probe(probe_id)
+                branch.probes.remove((pad, probe_id))
 
     def _gst_on_bus_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.ERROR:
