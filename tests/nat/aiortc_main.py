@@ -7,7 +7,6 @@ its ``iceServers`` are only those the test passes (our coturn), never a public s
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import time
@@ -20,6 +19,8 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+
+from tests.nat.lines import serve_lines
 
 
 class AiortcPeer:
@@ -72,20 +73,7 @@ class AiortcPeer:
 
 async def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="aiortc %(message)s")
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    peer = AiortcPeer()
-    while line := await reader.readline():
-        command = json.loads(line)
-        try:
-            reply = await peer.handle(command)
-        except Exception as exc:
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
-        if command["cmd"] == "close":
-            break
+    await serve_lines(AiortcPeer().handle)
 
 
 if __name__ == "__main__":

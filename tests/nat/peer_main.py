@@ -30,7 +30,6 @@ For an ICE restart (tests/nat/test_ice_restart.py), once connected:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import time
@@ -38,6 +37,7 @@ from typing import Any
 
 from aiogstwebrtc import Configuration, DataChannel, PeerConnection, SessionDescription
 from aiogstwebrtc.gst import TURN_RELEASE_GRACE
+from tests.nat.lines import serve_lines
 
 
 class Peer:
@@ -261,20 +261,7 @@ RESTART_COMMANDS = {
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="peer %(message)s")
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    peer = Peer()
-    while line := await reader.readline():
-        command = json.loads(line)
-        try:
-            reply = await peer.handle(command)
-        except Exception as exc:
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
-        sys.stdout.write(json.dumps(reply, default=str) + "\n")
-        sys.stdout.flush()
-        if command["cmd"] == "close":
-            break
+    await serve_lines(Peer().handle)
 
 
 if __name__ == "__main__":

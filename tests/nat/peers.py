@@ -77,6 +77,13 @@ class Outcome:
     answer_sdp: str = ""
 
 
+ANSWERERS = {
+    "ours": "tests.nat.peer_main",
+    "aiortc": "tests.nat.aiortc_main",
+    "chromium": "tests.nat.chromium_main",
+}
+
+
 async def call(
     offer_home: Home,
     answer_home: Home,
@@ -84,28 +91,27 @@ async def call(
     answer_config: dict[str, Any] | None = None,
     *,
     timeout: float = 20,
-    aiortc_ice_servers: list[dict[str, Any]] | None = None,
+    answerer_stack: str = "ours",
+    their_ice_servers: list[dict[str, Any]] | None = None,
 ) -> Outcome:
     """Negotiate a data channel between the two homes and try to exchange a message.
 
-    With ``aiortc_ice_servers`` the answerer is aiortc (:mod:`tests.nat.aiortc_main`) with
-    those ``iceServers``.
+    ``answerer_stack``: ``"ours"``, ``"aiortc"`` (:mod:`tests.nat.aiortc_main`) or
+    ``"chromium"`` (:mod:`tests.nat.chromium_main`); the last two take
+    ``their_ice_servers`` (browser-shaped ``iceServers``).
     """
     offerer = await PeerProcess.start(offer_home)
-    if aiortc_ice_servers is None:
-        answerer = await PeerProcess.start(answer_home)
-    else:
-        answerer = await PeerProcess.start(answer_home, "tests.nat.aiortc_main")
+    answerer = await PeerProcess.start(answer_home, ANSWERERS[answerer_stack])
     outcome = Outcome({}, {})
     try:
         offer = await offerer.ask(cmd="offer", config=offer_config)
-        if aiortc_ice_servers is None:
+        if answerer_stack == "ours":
             answer = await answerer.ask(
                 cmd="answer", config=answer_config or offer_config, sdp=offer["sdp"]
             )
         else:
             answer = await answerer.ask(
-                cmd="answer", ice_servers=aiortc_ice_servers, sdp=offer["sdp"]
+                cmd="answer", ice_servers=their_ice_servers or [], sdp=offer["sdp"]
             )
         outcome.offer_sdp, outcome.answer_sdp = offer["sdp"], answer["sdp"]
         await offerer.ask(cmd="remote", sdp=answer["sdp"])

@@ -14,6 +14,7 @@ import pytest
 
 from aiogstwebrtc.icestate import candidate_types
 
+from ..browser.pagetools import require_chromium
 from .coturn import PASSWORD, PORT, RELEASED, TLS_PORT, USER, Coturn, activity
 from .peers import Outcome, call, selected_pair
 from .topology import PUBLIC_ADDRESS, Topology
@@ -153,7 +154,9 @@ async def test_aiortc_behind_a_symmetric_nat_connects_through_our_turn(
     aiortc = [
         {"urls": [f"stun:{PUBLIC_ADDRESS}:{PORT}", url], "username": USER, "credential": PASSWORD}
     ]
-    outcome = await call(homes["s1"], homes["s2"], ours, aiortc_ice_servers=aiortc)
+    outcome = await call(
+        homes["s1"], homes["s2"], ours, answerer_stack="aiortc", their_ice_servers=aiortc
+    )
     assert outcome.offerer["connected"], outcome.offerer
     assert outcome.answerer["connected"], outcome.answerer
     local, remote = selected_pair(outcome.offerer["stats"])
@@ -166,6 +169,36 @@ async def test_aiortc_behind_a_symmetric_nat_connects_through_our_turn(
     log.warning("coturn for aiortc over %s: %s", transport, seen.summary())
     assert seen.allocations == 2  # one per peer
     assert seen.stream_connections == (2 if transport == "tcp" else 0)
+
+
+async def test_chromium_behind_a_symmetric_nat_connects_through_our_turn(
+    topology: Topology, coturn: Coturn
+) -> None:
+    require_chromium()
+    homes = topology.homes
+    mark = coturn.mark()
+    url = f"turn:{PUBLIC_ADDRESS}:{PORT}"
+    ours = {"ice_servers": [STUN, turn(url)]}
+    chromium = [{"urls": [STUN, url], "username": USER, "credential": PASSWORD}]
+    outcome = await call(
+        homes["s1"], homes["s2"], ours, answerer_stack="chromium", their_ice_servers=chromium
+    )
+    assert outcome.offerer["connected"], outcome.offerer
+    assert outcome.answerer["connected"], outcome.answerer
+    local, remote = selected_pair(outcome.offerer["stats"])
+    theirs = outcome.answerer["pair"]
+    log.warning(
+        "us -> Chromium over TURN in %.2f s (Chromium %.2f s): ours %s -> %s, Chromium's %s",
+        outcome.offerer["seconds"], outcome.answerer["seconds"],
+        local["candidate-type"], remote["candidate-type"], theirs,
+    )  # fmt: skip
+    assert "relay" in (local["candidate-type"], remote["candidate-type"])
+    assert "relay" in (theirs["local"]["type"], theirs["remote"]["type"])
+    # Chromium without a camera permission names its host candidates with mDNS
+    assert ".local " in outcome.answer_sdp
+    seen = activity(coturn.since(mark))
+    log.warning("coturn for Chromium: %s", seen.summary())
+    assert seen.allocations >= 2  # at least one per peer
 
 
 async def test_relay_policy_uses_only_relay_on_an_open_path(
