@@ -185,6 +185,7 @@ class Admission:
         self._clock = clock
         self._records: OrderedDict[str, _Record] = OrderedDict()
         self._elsewhere: Mapping[str, int] = {}  # connections on the cluster's other servers
+        self._token_blocked_elsewhere: set[str] = set()  # refused there for failed tokens
         self.pending = 0
         """Connections not yet upgraded, from every address."""
 
@@ -267,9 +268,23 @@ class Admission:
             record.open -= 1
 
     def token_blocked(self, client: str) -> bool:
-        """True while ``client`` has used up its failed token attempts."""
-        record = self._records.get(address_key(client))
+        """True while ``client`` has used up its failed token attempts, here or (in a
+        cluster) on another server."""
+        key = address_key(client)
+        if key in self._token_blocked_elsewhere:
+            return True
+        record = self._records.get(key)
         return record is not None and record.token_failures.tokens < 1
+
+    def token_blocked_keys(self) -> set[str]:
+        """Address keys that have used up their failed token attempts here (what a
+        cluster shares: :mod:`.cluster.addresses`)."""
+        return {key for key, r in self._records.items() if r.token_failures.tokens < 1}
+
+    def set_token_blocked_elsewhere(self, keys: set[str]) -> None:
+        """Address keys refused for their failed tokens on the cluster's other servers:
+        refused here too."""
+        self._token_blocked_elsewhere = set(keys)
 
     def token_failed(self, client: str) -> None:
         """``client`` presented a missing or wrong token."""

@@ -9,6 +9,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
+from aiogstwebrtc.signalling import SignallingServer
 from tests.signalling.sigtools import LOOPBACK_ADMISSION
 
 from .clustertools import cluster, eventually
@@ -51,3 +52,31 @@ async def test_a_stopped_servers_counts_no_longer_count() -> None:
             again = [await http.ws_connect(b.url) for _ in range(4)]
             for ws in again:
                 await ws.close()
+
+
+async def test_an_address_out_of_token_attempts_on_one_server_is_refused_on_all() -> None:
+    limits = replace(LIMITS, token_failures_burst=3)
+    async with cluster(2, admission=limits, token="right", cluster_heartbeat=BEAT) as (
+        _redis,
+        (a, b),
+    ):
+        async with aiohttp.ClientSession() as http:
+
+            async def status(server: SignallingServer, token: str) -> int:
+                try:
+                    async with http.ws_connect(f"{server.url}?token={token}"):
+                        return 101
+                except aiohttp.WSServerHandshakeError as exc:
+                    return exc.status
+
+            assert [await status(a, "wrong") for _ in range(4)] == [401, 401, 401, 429]
+            # B hears it on the next beat: the guesser gets no fresh guesses there
+            await eventually(lambda: b._admission.token_blocked("127.0.0.1"))
+            assert await status(b, "wrong") == 429
+            assert await status(b, "right") == 429
+        # another address is not affected, on either server
+        other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with aiohttp.ClientSession(connector=other) as http:
+            for server in (a, b):
+                async with http.ws_connect(f"{server.url}?token=right") as ws:
+                    assert not ws.closed

@@ -8,6 +8,11 @@ the other servers as well. The view lags by up to one beat: within it, an addres
 up to ``max_per_address`` on each server, and new connections are refused once the
 others' counts arrive (connections already open are not closed). Without Redis each server
 counts alone again (the last counts from others expire with their keys).
+
+Failed token attempts are shared the same way: an address that has used up its failed
+attempts on one server (:attr:`AdmissionLimits.token_failures_per_minute`) is refused on
+every server until that server lets it try again, so a cluster of N servers does not give
+one host N times the guesses.
 """
 
 from __future__ import annotations
@@ -39,6 +44,14 @@ class AddressCounts(Protocol):
         """The connections per address key held on the other servers of the cluster."""
         ...
 
+    def token_blocked_keys(self) -> set[str]:
+        """Address keys refused here for their failed tokens."""
+        ...
+
+    def set_token_blocked_elsewhere(self, keys: set[str]) -> None:
+        """Address keys refused for their failed tokens on the other servers."""
+        ...
+
 
 class AddressShare:
     """Writes this server's counts and reads the others' (one pipeline per beat)."""
@@ -50,26 +63,38 @@ class AddressShare:
     async def exchange(self, redis: Redis, others: Iterable[str], ttl_ms: int) -> None:
         """Publish ours (replacing the last ones), then sum the other servers'."""
         own = self._counts.open_counts(SHARED_FROM)
+        blocked = self._counts.token_blocked_keys()
         servers = sorted(others)
         pipe = redis.pipeline(transaction=False)
-        pipe.delete(self._keys.addresses())
+        pipe.delete(self._keys.addresses(), self._keys.token_blocked())
         if own:
             pipe.hset(self._keys.addresses(), mapping=own)  # type: ignore[arg-type]
             pipe.pexpire(self._keys.addresses(), ttl_ms)
+        if blocked:
+            pipe.sadd(self._keys.token_blocked(), *sorted(blocked))
+            pipe.pexpire(self._keys.token_blocked(), ttl_ms)
         for server in servers:
             pipe.hgetall(self._keys.addresses(server))
+            pipe.smembers(self._keys.token_blocked(server))
         results = await pipe.execute()
+        theirs = results[len(results) - 2 * len(servers) :]
         elsewhere: dict[str, int] = {}
-        for table in results[len(results) - len(servers) :]:
+        for table in theirs[0::2]:
             for raw_key, raw_count in table.items():
-                key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
                 try:
                     count = int(raw_count)
                 except ValueError:
                     continue
+                key = _text(raw_key)
                 elsewhere[key] = elsewhere.get(key, 0) + max(0, count)
         self._counts.set_elsewhere(elsewhere)
+        self._counts.set_token_blocked_elsewhere({_text(k) for s in theirs[1::2] for k in s})
 
     def forget(self) -> None:
         """Redis is lost or the node stops: count alone again."""
         self._counts.set_elsewhere({})
+        self._counts.set_token_blocked_elsewhere(set())
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

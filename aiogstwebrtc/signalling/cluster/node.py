@@ -213,7 +213,12 @@ class ClusterNode:
             try:
                 async with asyncio.timeout(1.0):
                     pipe = self._redis.pipeline(transaction=False)
-                    pipe.delete(self.keys.server(), self.keys.peers(), self.keys.addresses())
+                    pipe.delete(
+                        self.keys.server(),
+                        self.keys.peers(),
+                        self.keys.addresses(),
+                        self.keys.token_blocked(),
+                    )
                     pipe.srem(self.keys.servers, self.server_id)
                     pipe.publish(self.keys.presence, wire.encode_server_down(self.server_id))
                     await pipe.execute()
