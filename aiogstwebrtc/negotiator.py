@@ -28,6 +28,7 @@ from .icerestart import (
     with_credentials,
 )
 from .iceservers import TurnServer
+from .localnames import LocalNames
 from .media.peer import PeerMedia
 from .negotiation import (
     LOCAL_ALLOWED,
@@ -84,6 +85,8 @@ class Negotiator:
         self.local_candidates: list[IceCandidate] = []
         self._remote_candidates: list[IceCandidate] = []
         self._queued_candidates: list[IceCandidate] = []
+        #: Remote candidates naming an mDNS host, resolved and applied again.
+        self.local_names = LocalNames(self.add_remote_candidate)
         self._end_of_candidates_sent = False
         #: Both sides' ICE credentials and the restarts between them.
         self.generations = IceGenerations()
@@ -211,6 +214,7 @@ class Negotiator:
             return
         self.remote = description
         self.generations.remote_applied(credentials)
+        self.local_names.take_description(description)
         self._channels.note_sctp(description)
         await self._media.after_remote_description(description)
         queued, self._queued_candidates = self._queued_candidates, []
@@ -236,6 +240,7 @@ class Negotiator:
         """
         if self._old_generation(candidate):
             return
+        self.local_names.take(candidate)
         if self.remote is None or self._later_generation(candidate):
             self._queued_candidates.append(candidate)
             return

@@ -497,6 +497,7 @@ class PeerConnection:
                 self._channels.close_all(None)
                 self._media.end_tracks(all_built=True)
                 self._ice.close()
+                await self._negotiator.local_names.close()
                 self._states.close()
                 self._events.remove_all_listeners()
                 exits.discard(self)

@@ -6,6 +6,7 @@ is read from its ``get_stats()`` and what coturn did from its log.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -16,7 +17,7 @@ from aiogstwebrtc.icestate import candidate_types
 
 from ..browser.pagetools import require_chromium
 from .coturn import PASSWORD, PORT, RELEASED, TLS_PORT, USER, Coturn, activity
-from .peers import Outcome, call, selected_pair
+from .peers import ANSWERERS, Outcome, PeerProcess, call, selected_pair
 from .topology import PUBLIC_ADDRESS, Topology
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,42 @@ async def test_chromium_behind_a_symmetric_nat_connects_through_our_turn(
     seen = activity(coturn.since(mark))
     log.warning("coturn for Chromium: %s", seen.summary())
     assert seen.allocations >= 2  # at least one per peer
+
+
+async def test_chromium_on_the_same_lan_is_reached_at_its_mdns_named_host(
+    topology: Topology,
+) -> None:
+    require_chromium()
+    home = topology.homes["f1"]  # both peers on the home's LAN, no STUN or TURN
+    ours = await PeerProcess.start(home)
+    chromium = await PeerProcess.start(home, ANSWERERS["chromium"])
+    try:
+        offer = await ours.ask(cmd="offer", config={})
+        answer = await chromium.ask(cmd="answer", ice_servers=[], sdp=offer["sdp"])
+        assert ".local " in answer["sdp"]  # Chromium named its host candidate
+        assert home.address not in answer["sdp"]  # and hid its address
+        await ours.ask(cmd="remote", sdp=answer["sdp"])
+        connected = await asyncio.gather(
+            ours.ask(cmd="connect", timeout=10), chromium.ask(cmd="connect", timeout=10)
+        )
+        assert all(result["connected"] for result in connected), connected
+        at_connect = selected_pair(connected[0]["stats"])[1]["candidate-type"]
+        # its name resolves over mDNS: the remote candidate is Chromium's host candidate at
+        # its real address (before, libnice knew it only as peer-reflexive)
+        remote: dict[str, Any] = {}
+        async with asyncio.timeout(5):
+            while remote.get("candidate-type") != "host":
+                await asyncio.sleep(0.1)
+                remote = selected_pair((await ours.ask(cmd="stats"))["stats"])[1]
+        assert remote["address"] == home.address
+        log.warning(
+            "us -> Chromium on one LAN: connected in %.2f s (remote %s then), its mDNS host "
+            "candidate resolved to %s",
+            connected[0]["seconds"], at_connect, remote["address"],
+        )  # fmt: skip
+    finally:
+        for peer in (ours, chromium):
+            await peer.stop()
 
 
 async def test_relay_policy_uses_only_relay_on_an_open_path(
