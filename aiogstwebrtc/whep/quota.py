@@ -4,7 +4,10 @@ Every POST of an offer makes a peer connection (a webrtcbin pipeline, sockets, t
 one host posting in a loop could take the whole machine. :class:`SessionQuota` gives each
 client address at most ``max_per_address`` open sessions and ``offers_per_second`` new
 offers (a token bucket of ``offers_burst``); beyond either the POST gets ``429`` with a
-``Retry-After``. Addresses count as the signalling server counts them
+``Retry-After``. Failed bearer tokens (missing or wrong) are limited per address as the
+signalling server limits them: ``token_failures_burst``, then ``token_failures_per_minute``;
+beyond, every request from that address gets ``429`` without its token being checked, so
+a host cannot guess tokens at line rate. Addresses count as the signalling server counts them
 (:func:`~aiogstwebrtc.signalling.admission.address_key`: an IPv6 /64 is one host; behind a
 reverse proxy named in ``trusted_proxies``, the client its ``X-Forwarded-For`` names).
 """
@@ -26,7 +29,8 @@ _ADDRESSES_KEPT = 65536
 
 @dataclass(frozen=True)
 class SessionLimits:
-    """Per client address: open sessions, and offers per second in bursts of ``offers_burst``.
+    """Per client address: open sessions, offers per second in bursts of ``offers_burst``,
+    and failed bearer tokens per minute in bursts of ``token_failures_burst``.
 
     ``trusted_proxies``: addresses or networks of reverse proxies whose
     ``X-Forwarded-For``/``Forwarded`` headers name the client.
@@ -35,13 +39,17 @@ class SessionLimits:
     max_per_address: int = 16
     offers_per_second: float = 2.0
     offers_burst: int = 10
+    token_failures_per_minute: float = 10.0
+    token_failures_burst: int = 10
     trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.max_per_address < 1 or self.offers_burst < 1:
-            raise ValueError("max_per_address and offers_burst must be at least 1")
-        if not self.offers_per_second > 0:
-            raise ValueError("offers_per_second must be positive")
+        if self.max_per_address < 1 or self.offers_burst < 1 or self.token_failures_burst < 1:
+            raise ValueError(
+                "max_per_address, offers_burst and token_failures_burst must be at least 1"
+            )
+        if not self.offers_per_second > 0 or not self.token_failures_per_minute > 0:
+            raise ValueError("offers_per_second and token_failures_per_minute must be positive")
         AdmissionLimits(trusted_proxies=self.trusted_proxies)  # checks the networks
 
 
@@ -62,6 +70,7 @@ class SessionQuota:
         self._admission = AdmissionLimits(trusted_proxies=limits.trusted_proxies)
         self._open: dict[str, int] = {}
         self._buckets: dict[str, TokenBucket] = {}
+        self._token_failures: dict[str, TokenBucket] = {}
 
     def client(self, peer: str | None, headers: Mapping[str, str]) -> str:
         """The address a request counts against."""
@@ -91,6 +100,26 @@ class SessionQuota:
         self._open[client] = self._open.get(client, 0) + 1
         return None
 
+    def token_blocked(self, client: str) -> int | None:
+        """Seconds until ``client`` may present a token again, or None if it may now."""
+        bucket = self._token_failures.get(client)
+        if bucket is None or bucket.tokens >= 1:
+            return None
+        return max(1, math.ceil((1 - bucket.tokens) * 60 / self.limits.token_failures_per_minute))
+
+    def token_failed(self, client: str) -> None:
+        """``client`` presented a missing or wrong bearer token."""
+        bucket = self._token_failures.get(client)
+        if bucket is None:
+            if len(self._token_failures) >= _ADDRESSES_KEPT:
+                _forget_full(self._token_failures)
+            bucket = self._token_failures[client] = TokenBucket(
+                self.limits.token_failures_per_minute / 60,
+                self.limits.token_failures_burst,
+                clock=self._clock,
+            )
+        bucket.take()
+
     def release(self, client: str) -> None:
         """One session of ``client`` ended, or was never made."""
         left = self._open.get(client, 0) - 1
@@ -100,6 +129,10 @@ class SessionQuota:
             self._open.pop(client, None)
 
     def _forget_full(self) -> None:
-        """Drop the buckets that are full again (they would start full anyway)."""
-        for key in [k for k, b in self._buckets.items() if b.tokens >= b.capacity]:
-            del self._buckets[key]
+        _forget_full(self._buckets)
+
+
+def _forget_full(buckets: dict[str, TokenBucket]) -> None:
+    """Drop the buckets that are full again (they would start full anyway)."""
+    for key in [k for k, b in buckets.items() if b.tokens >= b.capacity]:
+        del buckets[key]

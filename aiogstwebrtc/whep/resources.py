@@ -163,18 +163,30 @@ class ResourceEndpoint:
         return web.Response(status=204, headers=headers)
 
     def _authorised(self, request: web.Request) -> bool:
-        return self._token_refusal(request) is None
+        # a preflight may carry no token: it is not a failed attempt
+        return self._token_refusal(request, count=False) is None
 
-    def _token_refusal(self, request: web.Request) -> web.Response | None:
-        """``401``/``403`` for a request without the bearer token; None if it may pass."""
+    def _token_refusal(self, request: web.Request, count: bool = True) -> web.Response | None:
+        """``401``/``403`` for a request without the bearer token, ``429`` for an address
+        out of failed attempts (counted unless ``count`` is false); None if it may pass."""
         if self._token is None:
             return None
+        client = self._quota.client(request.remote, request.headers)
+        wait = self._quota.token_blocked(client)
+        if wait is not None:
+            refusal = error(429, "too many failed token attempts from your address")
+            refusal.headers["Retry-After"] = str(wait)
+            return refusal
         given = request.headers.get("Authorization", "")
         if not given.startswith("Bearer "):
-            return error(401, "a bearer token is required")
-        if not hmac.compare_digest(given[7:].encode(), self._token.encode()):
-            return error(403, "wrong token")
-        return None
+            refusal = error(401, "a bearer token is required")
+        elif not hmac.compare_digest(given[7:].encode(), self._token.encode()):
+            refusal = error(403, "wrong token")
+        else:
+            return None
+        if count:
+            self._quota.token_failed(client)
+        return refusal
 
     async def _not_allowed(self, request: web.Request) -> web.Response:
         return error(405, f"{request.method} is not allowed here")

@@ -43,7 +43,13 @@ class Live:
 async def live_endpoint() -> AsyncIterator[Live]:
     # Every offer is the fuzzer's, from one address: no per-address limits here (their own
     # test is tests/whep/test_whep_limits.py).
-    unlimited = SessionLimits(max_per_address=1000, offers_per_second=1000, offers_burst=1000)
+    unlimited = SessionLimits(
+        max_per_address=1000,
+        offers_per_second=1000,
+        offers_burst=1000,
+        token_failures_per_minute=1e6,
+        token_failures_burst=1_000_000,
+    )
     async with whep_server(token=TOKEN, limits=unlimited) as (base, endpoint, _broadcast):
         pc = PeerConnection()
         try:

@@ -92,3 +92,51 @@ async def test_an_address_at_its_limits_gets_429_and_others_are_served() -> None
         finally:
             await first.close()
             await second.close()
+
+
+def test_the_quota_counts_failed_tokens_per_address() -> None:
+    clock = Clock()
+    limits = SessionLimits(token_failures_per_minute=6, token_failures_burst=2)
+    quota = SessionQuota(limits, clock=clock)
+    assert quota.token_blocked("a") is None
+    quota.token_failed("a"), quota.token_failed("a")
+    assert quota.token_blocked("a") == 10  # one attempt back in 10 s (6 a minute)
+    assert quota.token_blocked("b") is None  # another address is not affected
+    clock.now += 10.0
+    assert quota.token_blocked("a") is None
+    with pytest.raises(ValueError):
+        SessionLimits(token_failures_burst=0)
+    with pytest.raises(ValueError):
+        SessionLimits(token_failures_per_minute=0)
+
+
+async def test_an_address_guessing_tokens_gets_429_and_others_are_served() -> None:
+    limits = SessionLimits(token_failures_burst=3, trusted_proxies=("127.0.0.1",))
+    offer = await recvonly_offer()
+    sdp = {"Content-Type": "application/sdp"}
+    async with whep_server(token="right", limits=limits) as (base, endpoint, _broadcast):
+        async with aiohttp.ClientSession() as http:
+            for _ in range(10):  # preflights carry no token: they are not failed attempts
+                async with http.options(f"{base}/cam") as preflight:
+                    assert preflight.status == 204
+
+            async def post(token: str | None, client: str = "10.77.0.1") -> aiohttp.ClientResponse:
+                headers = {**sdp, "X-Forwarded-For": client}
+                if token is not None:
+                    headers["Authorization"] = f"Bearer {token}"
+                async with http.post(f"{base}/cam", data=offer, headers=headers) as response:
+                    await response.read()
+                    return response
+
+            assert [(await post(t)).status for t in (None, "wrong", "guess")] == [401, 403, 403]
+            blocked = await post("another guess")
+            assert blocked.status == 429 and int(blocked.headers["Retry-After"]) >= 1
+            assert (await post("right")).status == 429  # the guesser's address waits
+            served = await post("right", client="10.77.0.2")  # another address is served
+            assert served.status == 201
+            async with http.delete(
+                f"{base.rsplit('/whep', 1)[0]}{served.headers['Location']}",
+                headers={"Authorization": "Bearer right", "X-Forwarded-For": "10.77.0.2"},
+            ) as gone:
+                assert gone.status == 200
+        assert endpoint.sessions("cam") == 0
