@@ -371,22 +371,33 @@ class ScenarioRun:
         result = await self._step(name, action, self.step_timeout + 1, pc)
         self._check_wakeup(name, strategy)
         if pc.signaling_state != expected_state:
-            raise Failure(
-                "error",
-                name,
-                f"signaling state is {pc.signaling_state} afterwards, expected {expected_state}",
+            detail = (
+                f"signaling state is {pc.signaling_state} afterwards, expected {expected_state}"
             )
+            unsafe = self._unsafe(name)
+            if unsafe:  # the result overtook the state change: the same unsafe hand-over
+                detail = (
+                    f"the future was resolved with a plain set_result() on {unsafe[0]['thread']}"
+                    f", which does not wake the event loop: {detail}"
+                )
+                self._fail_entry(name, detail)
+                raise Failure("lost-wakeup", name, detail)
+            raise Failure("error", name, detail)
         return result
+
+    def _unsafe(self, name: str) -> list[dict[str, Any]]:
+        """The notes of ``name``'s result resolved with a plain ``set_result()``."""
+        return [
+            note
+            for note in self._notes()
+            if note.get("kind") == "unsafe-set-result" and note.get("operation") == name
+        ]
 
     def _check_wakeup(self, name: str, strategy: RecordingStrategy) -> None:
         """Fail on a reply asyncio saw late, or handed over unsafely (even if luckily fast)."""
         record = strategy.last(name)
         delay = None if record is None else record.wakeup_delay
-        unsafe = [
-            note
-            for note in self._notes()
-            if note.get("kind") == "unsafe-set-result" and note.get("operation") == name
-        ]
+        unsafe = self._unsafe(name)
         how = "the reply was read on webrtcbin's thread"
         if unsafe:
             how = (
