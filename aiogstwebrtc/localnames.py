@@ -60,6 +60,10 @@ def candidates_in(description: SessionDescription) -> list[IceCandidate]:
     return found
 
 
+async def _nothing(_candidate: IceCandidate) -> None:
+    """``apply`` of a closed :class:`LocalNames`."""
+
+
 class LocalNames:
     """Resolves the mDNS names of remote candidates; ``apply`` takes each resolved one."""
 
@@ -106,8 +110,11 @@ class LocalNames:
             log.debug("a resolved mDNS candidate was not applied: %s", exc)
 
     async def close(self) -> None:
-        """Stop resolving (the peer connection closes)."""
+        """Stop resolving (the peer connection closes) and let go of ``apply`` (a bound
+        method of the negotiator that holds this: kept, the two would wait for the cyclic
+        garbage collector, and a closed session must be freed by reference counting)."""
         self.enabled = False
+        self._apply = _nothing
         tasks = list(self._tasks)
         names = [future for future in self._names.values() if not future.done()]
         for task in tasks:
