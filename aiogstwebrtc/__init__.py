@@ -111,12 +111,11 @@ def run(main: Coroutine[Any, Any, T], *, gi_events: bool = False) -> T:
         return asyncio.run(main)
     from gi.events import GLibEventLoopPolicy
 
-    policy = GLibEventLoopPolicy()
-    loop = policy.new_event_loop()
-    try:
-        asyncio.set_event_loop(loop)
-        result: T = loop.run_until_complete(main)
-        return result
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+    # asyncio.Runner, as asyncio.run: tasks still pending at the end are cancelled and
+    # awaited before the loop closes (not destroyed pending at interpreter exit).
+    with asyncio.Runner(loop_factory=GLibEventLoopPolicy().new_event_loop) as runner:
+        asyncio.set_event_loop(runner.get_loop())
+        try:
+            return runner.run(main)
+        finally:
+            asyncio.set_event_loop(None)

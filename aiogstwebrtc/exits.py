@@ -11,6 +11,8 @@ import atexit
 import threading
 from typing import Protocol
 
+from .glibloop import ThreadedGLibLoop
+
 __all__ = ["LIVE", "Stoppable", "add", "discard"]
 
 
@@ -39,9 +41,11 @@ def discard(peer: Stoppable) -> None:
 
 @atexit.register
 def _stop_live_peers_at_exit() -> None:
-    """Stop the pipelines of peers nobody closed, before the interpreter tears down."""
+    """Stop the pipelines of peers nobody closed, then the GLib thread, before the
+    interpreter tears down: no thread of ours may enter Python while it finalises."""
     with _LOCK:
         peers = list(LIVE)
         LIVE.clear()
     for peer in peers:
         peer._stop_now()
+    ThreadedGLibLoop.stop_at_exit()

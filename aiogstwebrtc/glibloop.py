@@ -279,6 +279,19 @@ class ThreadedGLibLoop(GLibLoop):
         self._thread.join(0.05)
         return True
 
+    @classmethod
+    def stop_at_exit(cls) -> None:
+        """Interpreter exit, once every peer has stopped: end the GLib thread and join it.
+
+        A daemon thread left running would keep dispatching GLib sources whose callbacks and
+        destroy-notifies enter Python while the interpreter finalises, which can crash it
+        (CPython gh-124619, gh-87135; seen as SIGSEGV at exit on Python 3.13).
+        """
+        with cls._lock:
+            instance, cls._instance = cls._instance, None
+        if instance is not None and instance._thread.is_alive():
+            instance.stop()
+
     def stop(self) -> None:
         """Quit the loop and join the thread: blocks, so never from the asyncio thread.
 

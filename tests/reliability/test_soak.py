@@ -60,7 +60,8 @@ def test_interpreter_exit_with_live_peers_neither_hangs_nor_crashes(mode: str) -
         result = subprocess.run(
             [sys.executable, str(script), mode],
             cwd=ROOT,
-            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+            # faulthandler: a crash at exit prints every thread's Python stack.
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "PYTHONFAULTHANDLER": "1"},
             capture_output=True,
             text=True,
             timeout=30,
@@ -69,3 +70,5 @@ def test_interpreter_exit_with_live_peers_neither_hangs_nor_crashes(mode: str) -
         assert result.returncode == (1 if mode == "exception" else 0), result.stderr[-2000:]
         assert time.monotonic() - started < 15
         assert "Segmentation" not in result.stderr and "CRITICAL" not in result.stderr
+        assert "library threads alive" not in result.stderr, result.stderr[-2000:]
+        assert "Task was destroyed" not in result.stderr, result.stderr[-2000:]

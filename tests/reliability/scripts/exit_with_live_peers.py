@@ -6,10 +6,21 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import sys
+import threading
 
-from aiogstwebrtc import DataChannel, PeerConnection, run
-from tests.helpers import wire_trickle
+
+@atexit.register  # registered before the library's own handler: runs after it
+def _report_threads_left() -> None:
+    """The library's threads must have ended before the interpreter finalises."""
+    left = [t.name for t in threading.enumerate() if t.name.startswith("aiogstwebrtc")]
+    if left:
+        print(f"library threads alive after the exit handlers: {left}", file=sys.stderr)
+
+
+from aiogstwebrtc import DataChannel, PeerConnection, run  # noqa: E402 (after the hook)
+from tests.helpers import wire_trickle  # noqa: E402
 
 
 async def main(mode: str) -> None:
