@@ -10,7 +10,7 @@ setup:
 # The browser tests drive Debian's Chromium, and in it third-party WHIP/WHEP clients from npm
 # (tests/browser/npm, bundled by scripts/npm-clients.sh; Debian's npm unless one is installed).
 test-setup:
-	@BOOTSTRAP_APT_EXTRA="chromium fonts-liberation$$(command -v npm >/dev/null || echo ' npm')" \
+	@BOOTSTRAP_APT_EXTRA="chromium firefox-esr fonts-liberation$$(command -v npm >/dev/null || echo ' npm')" \
 		scripts/bootstrap.sh
 	@scripts/npm-clients.sh
 

@@ -22,8 +22,10 @@ class PeerProcess:
         self.process = process
 
     @classmethod
-    async def start(cls, home: Home, module: str = "tests.nat.peer_main") -> PeerProcess:
-        argv = netns_argv(home.namespace, [sys.executable, "-m", module])
+    async def start(
+        cls, home: Home, module: str = "tests.nat.peer_main", *args: str
+    ) -> PeerProcess:
+        argv = netns_argv(home.namespace, [sys.executable, "-m", module, *args])
         process = await asyncio.create_subprocess_exec(
             *argv,
             cwd=ROOT,
@@ -81,6 +83,7 @@ ANSWERERS = {
     "ours": "tests.nat.peer_main",
     "aiortc": "tests.nat.aiortc_main",
     "chromium": "tests.nat.chromium_main",
+    "firefox": "tests.nat.firefox_main",
 }
 
 
