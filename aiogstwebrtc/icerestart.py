@@ -9,13 +9,17 @@ STUN usernames but runs no new checks. So a restart here is four steps:
 
 1. the offer gets new credentials (:func:`with_credentials`), and so does the answer to an
    offer that renewed them;
-2. when a remote description renews the remote credentials (the answering side: the
-   restarting offer; the offering side: its answer), libnice's stream is restarted before
-   webrtcbin applies it (``nice_agent_restart_stream``, :func:`restart_ice_streams`) and
-   given our new credentials: its checks, remote candidates and incoming checks are dropped
-   and new checks start with the new candidates; the selected pair keeps carrying data
-   meanwhile. A peer that answers with its old credentials did not restart (aiortc 1.16):
-   the stream is not restarted and takes our old credentials back;
+2. libnice's stream is restarted (``nice_agent_restart_stream``, :func:`restart_ice_streams`)
+   and given our new credentials: on the answering side before webrtcbin applies the
+   restarting offer; on the offering side as soon as webrtcbin has applied our restarting
+   offer (it hands libnice the old remote candidates again then: the restart drops them),
+   since a peer may check (and, controlling, nominate) as soon as it has the offer, before
+   its answer reaches us (Firefox does): libnice keeps such early checks until the answer
+   brings the peer's credentials and candidates. The stream's old checks, remote candidates and
+   incoming checks are dropped and new checks start with the new candidates; the selected
+   pair keeps carrying data meanwhile. A peer that answers with its old credentials did not
+   restart (aiortc 1.16): the stream takes our old credentials back and the peer's
+   candidates again;
 3. libnice does not gather again after a restart, so the local candidates already gathered
    are announced again for the new generation;
 4. with TURN servers, each gets a new allocation request (:func:`renew_relays`): its answer
@@ -98,10 +102,10 @@ class IceGenerations:
 
     ``restart_requested`` is set by ``restart_ice()``. :meth:`offer_credentials` and
     :meth:`answer_credentials` give the credentials a local description must carry instead
-    of webrtcbin's. libnice's stream restarts when a remote description renews the remote
-    credentials (:meth:`remote_renews`): a remote offer that restarts ICE, or the answer to
-    our restarting offer. An answer that keeps them means the peer did not restart ICE
-    (aiortc does not): :meth:`remote_kept` gives the local credentials to go back to.
+    of webrtcbin's. libnice's stream restarts when our restarting offer is applied
+    (:meth:`local_offer_renews`) or a remote offer restarts ICE (:meth:`remote_renews`). An
+    answer that keeps the remote credentials means the peer did not restart ICE (aiortc
+    does not): :meth:`remote_kept` gives the local credentials to go back to.
     """
 
     def __init__(self) -> None:
@@ -116,6 +120,7 @@ class IceGenerations:
         self._previous: IceCredentials | None = None  # ours before the pending ones
         self._kept: IceCredentials | None = None  # ours again after a peer kept its own
         self._restarted = False  # libnice's stream restarted for the pending credentials
+        self._awaiting_answer = False  # our restarting offer is out, its answer not yet in
 
     @property
     def pending(self) -> IceCredentials | None:
@@ -133,6 +138,20 @@ class IceGenerations:
         """The credentials for the answer, or None to keep webrtcbin's."""
         return self._pending or self._kept
 
+    def local_offer_renews(self, credentials: IceCredentials | None) -> bool:
+        """A local offer with ``credentials`` is about to be applied: does it start a new
+        generation (restart libnice's stream with :attr:`pending` first)?"""
+        if credentials is None or self.local is None or credentials == self.local:
+            return False
+        if self._restarted and credentials == self._pending:
+            return False  # this generation's stream is restarted already (an offer again)
+        if self._previous is None:
+            self._previous = self.local
+        self._pending = credentials
+        self._restarted = False
+        self._awaiting_answer = True
+        return True
+
     def remote_renews(self, credentials: IceCredentials | None, is_offer: bool) -> bool:
         """A remote description with ``credentials`` is about to be applied: does it start
         a new generation (restart libnice's stream with :attr:`pending` first)?"""
@@ -143,8 +162,9 @@ class IceGenerations:
             self._previous = self.local
             self._kept = None
             self._restarted = False
+            self._awaiting_answer = False
             return True
-        return self._pending is not None and self.local == self._pending
+        return self._pending is not None and self.local == self._pending and not self._restarted
 
     def remote_kept(
         self, credentials: IceCredentials | None, is_offer: bool
@@ -159,6 +179,7 @@ class IceGenerations:
         self._kept = self.local = self._previous
         self._pending = self._previous = None
         self.restart_requested = False
+        self._restarted = self._awaiting_answer = False
         return self._kept
 
     def stream_restarted(self) -> None:
@@ -186,11 +207,18 @@ class IceGenerations:
         if self.remote is not None and credentials != self.remote:
             self.old_remote.add(self.remote.ufrag)
         self.remote = credentials
+        self._awaiting_answer = False
         self._settle()
 
     def _settle(self) -> None:
-        """Our new credentials are applied and libnice's stream restarted: it is over."""
-        if self._pending is not None and self.local == self._pending and self._restarted:
+        """Our new credentials are applied, libnice's stream restarted and the peer's side
+        of the generation known: it is over."""
+        if (
+            self._pending is not None
+            and self.local == self._pending
+            and self._restarted
+            and not self._awaiting_answer
+        ):
             self._pending = self._previous = None
             self._restarted = False
 

@@ -163,7 +163,12 @@ class Negotiator:
         credentials = _credentials(description)
         if credentials is not None:
             self._local_ufrag = credentials.ufrag
+        restarts = description.type == "offer" and self.generations.local_offer_renews(credentials)
         await self._run("set-local-description", to_gst_description(description), extract=no_reply)
+        if restarts:
+            # after webrtcbin applied it: webrtcbin gives libnice the remote description's
+            # candidates again then, which without remote credentials fail at once
+            await self._restart_ice_streams()
         self.local = description if description.type != "rollback" else None
         renewed = credentials is not None and self.generations.local not in (None, credentials)
         self.generations.local_applied(credentials)
@@ -213,6 +218,8 @@ class Negotiator:
             self.remote = None
             return
         self.remote = description
+        if kept is not None:
+            await self._candidates_again()
         self.generations.remote_applied(credentials)
         self.local_names.take_description(description)
         self._channels.note_sctp(description)
@@ -367,8 +374,9 @@ class Negotiator:
 
     async def _keep_credentials(self, credentials: IceCredentials) -> None:
         """The peer answered our restarting offer without restarting ICE (aiortc does so):
-        libnice's stream, never restarted, takes our earlier credentials back, which the
-        peer still uses, and later descriptions carry them."""
+        libnice's stream, restarted for our offer, takes our earlier credentials back, which
+        the peer still uses, and later descriptions carry them (the answer's candidates and
+        :meth:`_candidates_again` give it the peer's candidates back)."""
         log.warning(
             "ICE restart: the remote peer answered with its old ICE credentials (it does "
             "not restart ICE); the session goes on with the old ones"
@@ -384,6 +392,16 @@ class Negotiator:
             IceCandidate(c.candidate, c.sdp_mline_index, c.sdp_mid, credentials.ufrag)
             for c in self.local_candidates
         ]
+
+    async def _candidates_again(self) -> None:
+        """The peer's trickled candidates, again: the stream restarted for our offer dropped
+        them, and the peer kept its generation (webrtcbin re-adds only the answer's own)."""
+        again, self._remote_candidates = self._remote_candidates, []
+        for candidate in again:
+            try:
+                await self._apply_candidate(candidate)
+            except InvalidSDPError as exc:
+                log.warning("a remote ICE candidate could not be applied again: %s", exc)
 
     def _announce_candidates_again(self) -> None:
         """The new generation's local candidates: libnice keeps those it gathered (it does

@@ -26,18 +26,25 @@ def test_credentials_are_read_and_replaced() -> None:
     assert len(fresh.ufrag) >= 4 and len(fresh.pwd) >= 22 and fresh != IceCredentials.generate()
 
 
-def test_the_offering_side_restarts_when_the_answer_renews() -> None:
+def test_the_offering_side_restarts_with_its_offer() -> None:
+    """libnice's stream restarts when our restarting offer is applied, not at the answer:
+    a peer that checks (and nominates) as soon as it has the offer reaches the new
+    generation (Firefox does; restarting at the answer lost its nomination)."""
     generations = _negotiated()
     assert generations.offer_credentials() is None  # no restart asked: webrtcbin's
+    assert not generations.local_offer_renews(OURS)  # the same credentials: no restart
     generations.restart_requested = True
     new = generations.offer_credentials()
     assert new is not None and new != OURS
     assert generations.offer_credentials() == new  # the same for a second offer
+    assert generations.local_offer_renews(new)
+    generations.stream_restarted()
     generations.local_applied(new)
     assert not generations.restart_requested
+    assert generations.pending == new  # not over until the answer
+    assert not generations.local_offer_renews(new)  # offered again: restarted already
     answer = IceCredentials("them2", "u" * 22)
-    assert generations.remote_renews(answer, is_offer=False)
-    generations.stream_restarted()
+    assert not generations.remote_renews(answer, is_offer=False)  # restarted already
     generations.remote_applied(answer)
     assert generations.pending is None and generations.restarts == 1
     assert generations.old_remote == {"them"}
@@ -61,12 +68,15 @@ def test_a_peer_that_keeps_its_credentials_gets_ours_back() -> None:
     generations = _negotiated()
     generations.restart_requested = True
     new = generations.offer_credentials()
+    assert generations.local_offer_renews(new)
+    generations.stream_restarted()
     generations.local_applied(new)
     assert generations.remote_kept(THEIRS, is_offer=False) == OURS
     assert not generations.remote_renews(THEIRS, is_offer=False)
     generations.remote_applied(THEIRS)
-    assert generations.local == OURS and generations.restarts == 0
+    assert generations.local == OURS and generations.pending is None
     assert generations.offer_credentials() == OURS  # later offers keep the old ones
+    assert not generations.local_offer_renews(OURS)
 
 
 def test_a_candidate_names_its_generation() -> None:
@@ -84,8 +94,7 @@ def test_a_candidate_names_its_generation() -> None:
 def test_credentials_the_application_changed_restart_too() -> None:
     offering = _negotiated()
     edited = IceCredentials("edit", "e" * 22)  # the application edited the offer itself
-    offering.local_applied(edited)
-    assert offering.remote_renews(IceCredentials("them2", "u" * 22), is_offer=False)
+    assert offering.local_offer_renews(edited)
     assert offering.pending == edited  # libnice's stream gets the edited credentials
 
     answering = _negotiated()
