@@ -138,16 +138,17 @@ class IceWatch:
                 self._fail(ice_failure_message(*self._descriptions(), self._relay_only))
             self._states.check_waiters()
 
-    def on_connection_failed(self) -> bool:
-        """webrtcbin says the connection failed. When that is ICE failing (libnice's own
-        ``failed`` reaches us on another path and may come later), ICE fails now: the ICE
-        state and the error are not behind the connection's ``failed``. True if it did;
-        False when ICE already failed or is connected (then DTLS failed, not ICE)."""
+    def on_connection_state(self, value: str) -> bool:
+        """webrtcbin's connection state is now ``value`` (called before it is announced).
+        When it failed and that is ICE failing (libnice's own ``failed`` reaches us on
+        another path and may come later), ICE fails now: the ICE state and the error are
+        not behind the connection's ``failed``. True if it did; False for any other state,
+        when ICE already failed or is connected (then DTLS failed, not ICE)."""
+        if value != "failed":
+            return False
         if self.failure is not None or self._components.overall() == "connected":
             return False
-        self._states.update("ice-connection-state", "failed", None)
-        self._fail(ice_failure_message(*self._descriptions(), self._relay_only))
-        self._states.check_waiters()
+        self._fail_ice(ice_failure_message(*self._descriptions(), self._relay_only))
         return True
 
     def on_gathering_complete(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -170,6 +171,10 @@ class IceWatch:
                 f" (the relay policy uses TURN candidates only; TURN servers: {servers or 'none'}"
                 ": check their credentials and that they are reachable)"
             )
+        self._fail_ice(message)
+
+    def _fail_ice(self, message: str) -> None:
+        """ICE failed for ``message``, found by us rather than by libnice's states."""
         self._states.update("ice-connection-state", "failed", None)
         self._fail(message)
         self._states.check_waiters()

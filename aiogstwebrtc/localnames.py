@@ -74,8 +74,6 @@ class LocalNames:
         self.enabled = enabled
         self._names: dict[str, asyncio.Future[str | None]] = {}  # name -> its resolution
         self._tasks: set[asyncio.Task[None]] = set()
-        #: How many candidates were applied with a resolved address.
-        self.resolved = 0
 
     def take(self, candidate: IceCandidate) -> None:
         """Resolve ``candidate``'s host name in the background, if it is an mDNS name."""
@@ -105,7 +103,6 @@ class LocalNames:
         log.debug("remote candidate host %s is %s", name, address)
         try:
             await self._apply(with_address(candidate, address))
-            self.resolved += 1
         except WebRTCError as exc:  # closed meanwhile, or its m-line is gone
             log.debug("a resolved mDNS candidate was not applied: %s", exc)
 

@@ -70,8 +70,8 @@ class PeerReactions:
     def _on_state(self, name: str, value: str) -> None:
         if self._pipeline.closed or name == "ice-connection-state":
             return  # the ICE state comes from libnice (_on_ice_component_state)
-        if name == "connection-state" and value == "failed":
-            self.ice.on_connection_failed()
+        if name == "connection-state":
+            self.ice.on_connection_state(value)
         if self._states.update(name, value, self._pipeline.liveness):
             if name == "ice-gathering-state":
                 self._negotiator.maybe_end_candidates()

@@ -47,9 +47,9 @@ class Watched:
         )
 
     def webrtcbin_says(self, state: str) -> None:
-        """What PeerReactions does with webrtcbin's connection-state notification."""
-        if state == "failed":
-            self.watch.on_connection_failed()
+        """What PeerReactions does with webrtcbin's connection-state notification: the ICE
+        watch first, then the state announced."""
+        self.watch.on_connection_state(state)
         self.states.update("connection-state", state, None)
 
 
