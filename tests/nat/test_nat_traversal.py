@@ -174,33 +174,34 @@ async def test_aiortc_behind_a_symmetric_nat_connects_through_our_turn(
     assert seen.stream_connections == (2 if transport == "tcp" else 0)
 
 
-async def test_chromium_behind_a_symmetric_nat_connects_through_our_turn(
-    topology: Topology, coturn: Coturn
+@pytest.mark.parametrize("browser", ["chromium", "firefox"])
+async def test_a_browser_behind_a_symmetric_nat_connects_through_our_turn(
+    topology: Topology, coturn: Coturn, browser: str
 ) -> None:
-    require_chromium()
+    require_firefox() if browser == "firefox" else require_chromium()
     homes = topology.homes
     mark = coturn.mark()
     url = f"turn:{PUBLIC_ADDRESS}:{PORT}"
     ours = {"ice_servers": [STUN, turn(url)]}
-    chromium = [{"urls": [STUN, url], "username": USER, "credential": PASSWORD}]
+    theirs_config = [{"urls": [STUN, url], "username": USER, "credential": PASSWORD}]
     outcome = await call(
-        homes["s1"], homes["s2"], ours, answerer_stack="chromium", their_ice_servers=chromium
+        homes["s1"], homes["s2"], ours, answerer_stack=browser, their_ice_servers=theirs_config
     )
     assert outcome.offerer["connected"], outcome.offerer
     assert outcome.answerer["connected"], outcome.answerer
     local, remote = selected_pair(outcome.offerer["stats"])
     theirs = outcome.answerer["pair"]
     log.warning(
-        "us -> Chromium over TURN in %.2f s (Chromium %.2f s): ours %s -> %s, Chromium's %s",
-        outcome.offerer["seconds"], outcome.answerer["seconds"],
-        local["candidate-type"], remote["candidate-type"], theirs,
+        "us -> %s over TURN in %.2f s (%s %.2f s): ours %s -> %s, %s's %s",
+        browser, outcome.offerer["seconds"], browser, outcome.answerer["seconds"],
+        local["candidate-type"], remote["candidate-type"], browser, theirs,
     )  # fmt: skip
     assert "relay" in (local["candidate-type"], remote["candidate-type"])
     assert "relay" in (theirs["local"]["type"], theirs["remote"]["type"])
-    # Chromium without a camera permission names its host candidates with mDNS
+    # a browser without a camera in use names its host candidates with mDNS
     assert ".local " in outcome.answer_sdp
     seen = activity(coturn.since(mark))
-    log.warning("coturn for Chromium: %s", seen.summary())
+    log.warning("coturn for %s: %s", browser, seen.summary())
     assert seen.allocations >= 2  # at least one per peer
 
 
