@@ -81,6 +81,7 @@ from .roles import (
 )
 from .router import Router, Session
 from .server import DEFAULT_HOST, DEFAULT_PORT, SignallingServer
+from .token_failures import TokenFailures
 
 __all__ = [
     "DEFAULT_HOST",
@@ -125,6 +126,7 @@ __all__ = [
     "SignallingTimeoutError",
     "SourceFactory",
     "StartSession",
+    "TokenFailures",
     "Welcome",
     "dumps",
     "echo_chat",

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .limits import TokenBucket
+from .token_failures import TokenFailures
 
 __all__ = [
     "DEFAULT_ADMISSION",
@@ -167,7 +168,6 @@ def _forwarded_for(value: str) -> list[str]:
 @dataclass(slots=True)
 class _Record:
     attempts: TokenBucket
-    token_failures: TokenBucket
     open: int = 0
     pending: int = 0
 
@@ -185,7 +185,10 @@ class Admission:
         self._clock = clock
         self._records: OrderedDict[str, _Record] = OrderedDict()
         self._elsewhere: Mapping[str, int] = {}  # connections on the cluster's other servers
-        self._token_blocked_elsewhere: set[str] = set()  # refused there for failed tokens
+        #: Failed tokens per address (shared with the server's WHIP/WHEP endpoints).
+        self.token_failures = TokenFailures(
+            limits.token_failures_per_minute, limits.token_failures_burst, clock=clock
+        )
         self.pending = 0
         """Connections not yet upgraded, from every address."""
 
@@ -270,25 +273,21 @@ class Admission:
     def token_blocked(self, client: str) -> bool:
         """True while ``client`` has used up its failed token attempts, here or (in a
         cluster) on another server."""
-        key = address_key(client)
-        if key in self._token_blocked_elsewhere:
-            return True
-        record = self._records.get(key)
-        return record is not None and record.token_failures.tokens < 1
+        return self.token_failures.blocked(address_key(client))
 
     def token_blocked_keys(self) -> set[str]:
         """Address keys that have used up their failed token attempts here (what a
         cluster shares: :mod:`.cluster.addresses`)."""
-        return {key for key, r in self._records.items() if r.token_failures.tokens < 1}
+        return self.token_failures.blocked_keys()
 
     def set_token_blocked_elsewhere(self, keys: set[str]) -> None:
         """Address keys refused for their failed tokens on the cluster's other servers:
         refused here too."""
-        self._token_blocked_elsewhere = set(keys)
+        self.token_failures.set_blocked_elsewhere(keys)
 
     def token_failed(self, client: str) -> None:
         """``client`` presented a missing or wrong token."""
-        self._record(address_key(client)).token_failures.take()
+        self.token_failures.failed(address_key(client))
 
     def _record(self, key: str) -> _Record:
         record = self._records.get(key)
@@ -299,11 +298,6 @@ class Admission:
         record = _Record(
             attempts=TokenBucket(
                 limits.attempts_per_second, limits.attempts_burst, clock=self._clock
-            ),
-            token_failures=TokenBucket(
-                limits.token_failures_per_minute / 60,
-                limits.token_failures_burst,
-                clock=self._clock,
             ),
         )
         self._records[key] = record

@@ -326,7 +326,13 @@ async def serve_until_stopped(
     with stop_on_signals() as stop:
         async with (
             serving(
-                server.app, whep or {}, whep_token, *whip, ice_servers, whep_limits
+                server.app,
+                whep or {},
+                whep_token,
+                *whip,
+                ice_servers,
+                whep_limits,
+                server.token_failures,
             ) as endpoint,
             server,
         ):

@@ -55,6 +55,7 @@ from .protocol import (
     dumps,
 )
 from .router import Outgoing, Router
+from .token_failures import TokenFailures
 
 if TYPE_CHECKING:
     from .cluster.node import ClusterNode
@@ -223,6 +224,13 @@ class SignallingServer:
     def cluster(self) -> ClusterNode | None:
         """This server's membership of a cluster (None without ``redis_url``)."""
         return self._cluster
+
+    @property
+    def token_failures(self) -> TokenFailures:
+        """Failed tokens per client address, shared by the cluster's servers: give it to
+        WHIP/WHEP endpoints on :attr:`app` (``endpoint.share_token_failures(...)``) and a
+        host has one budget for every surface of the cluster."""
+        return self._admission.token_failures
 
     def add_static(self, directory: str | os.PathLike[str], *, prefix: str = "/") -> None:
         """Serve the files of ``directory`` under ``prefix`` over HTTP; call before start.

@@ -7,9 +7,12 @@ offers (a token bucket of ``offers_burst``); beyond either the POST gets ``429``
 ``Retry-After``. Failed bearer tokens (missing or wrong) are limited per address as the
 signalling server limits them: ``token_failures_burst``, then ``token_failures_per_minute``;
 beyond, every request from that address gets ``429`` without its token being checked, so
-a host cannot guess tokens at line rate. Addresses count as the signalling server counts them
-(:func:`~aiogstwebrtc.signalling.admission.address_key`: an IPv6 /64 is one host; behind a
-reverse proxy named in ``trusted_proxies``, the client its ``X-Forwarded-For`` names).
+a host cannot guess tokens at line rate; served by a signalling server, the endpoint counts
+them into the server's own (:meth:`SessionQuota.share_token_failures`): one budget per host
+for the websocket and every endpoint, shared by a cluster. Addresses count as the
+signalling server counts them (:func:`~aiogstwebrtc.signalling.admission.address_key`: an
+IPv6 /64 is one host; behind a reverse proxy named in ``trusted_proxies``, the client its
+``X-Forwarded-For`` names).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 from ..signalling.admission import AdmissionLimits, address_key, client_address
 from ..signalling.limits import TokenBucket
+from ..signalling.token_failures import TokenFailures
 
 __all__ = ["DEFAULT_SESSION_LIMITS", "SessionLimits", "SessionQuota"]
 
@@ -70,7 +74,17 @@ class SessionQuota:
         self._admission = AdmissionLimits(trusted_proxies=limits.trusted_proxies)
         self._open: dict[str, int] = {}
         self._buckets: dict[str, TokenBucket] = {}
-        self._token_failures: dict[str, TokenBucket] = {}
+        #: Failed bearer tokens per address: the endpoint's own, or its server's
+        #: (:meth:`share_token_failures`).
+        self.token_failures = TokenFailures(
+            limits.token_failures_per_minute, limits.token_failures_burst, clock=clock
+        )
+
+    def share_token_failures(self, failures: TokenFailures) -> None:
+        """Count failed tokens into ``failures`` (a signalling server's: one budget per
+        host for the websocket and the endpoints, shared by a cluster) instead of our own;
+        its limits then apply."""
+        self.token_failures = failures
 
     def client(self, peer: str | None, headers: Mapping[str, str]) -> str:
         """The address a request counts against."""
@@ -102,23 +116,11 @@ class SessionQuota:
 
     def token_blocked(self, client: str) -> int | None:
         """Seconds until ``client`` may present a token again, or None if it may now."""
-        bucket = self._token_failures.get(client)
-        if bucket is None or bucket.tokens >= 1:
-            return None
-        return max(1, math.ceil((1 - bucket.tokens) * 60 / self.limits.token_failures_per_minute))
+        return self.token_failures.retry_after(client)
 
     def token_failed(self, client: str) -> None:
         """``client`` presented a missing or wrong bearer token."""
-        bucket = self._token_failures.get(client)
-        if bucket is None:
-            if len(self._token_failures) >= _ADDRESSES_KEPT:
-                _forget_full(self._token_failures)
-            bucket = self._token_failures[client] = TokenBucket(
-                self.limits.token_failures_per_minute / 60,
-                self.limits.token_failures_burst,
-                clock=self._clock,
-            )
-        bucket.take()
+        self.token_failures.failed(client)
 
     def release(self, client: str) -> None:
         """One session of ``client`` ended, or was never made."""
@@ -129,10 +131,6 @@ class SessionQuota:
             self._open.pop(client, None)
 
     def _forget_full(self) -> None:
-        _forget_full(self._buckets)
-
-
-def _forget_full(buckets: dict[str, TokenBucket]) -> None:
-    """Drop the buckets that are full again (they would start full anyway)."""
-    for key in [k for k, b in buckets.items() if b.tokens >= b.capacity]:
-        del buckets[key]
+        """Drop the buckets that are full again (they would start full anyway)."""
+        for key in [k for k, b in self._buckets.items() if b.tokens >= b.capacity]:
+            del self._buckets[key]

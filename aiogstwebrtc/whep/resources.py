@@ -33,6 +33,7 @@ from ..config import Configuration
 from ..errors import InvalidSDPError, MissingComponentError, WebRTCError
 from ..icerestart import credentials_of
 from ..peerconnection import PeerConnection
+from ..signalling.token_failures import TokenFailures
 from .links import add_links, link_headers
 from .quota import DEFAULT_SESSION_LIMITS, SessionLimits, SessionQuota
 from .restart import answer_restart
@@ -104,6 +105,14 @@ class ResourceEndpoint:
         self.max_body = max_body
         self._sessions: dict[str, Session] = {}
         self._ending: set[asyncio.Task[None]] = set()
+
+    def share_token_failures(self, failures: TokenFailures) -> None:
+        """Count failed bearer tokens into ``failures`` instead of this endpoint's own:
+        a :class:`~aiogstwebrtc.signalling.SignallingServer`'s
+        (:attr:`~aiogstwebrtc.signalling.SignallingServer.token_failures`) gives a host one
+        budget for its websocket and every endpoint on it, shared by its cluster. Call it
+        before the endpoint serves; the limits of ``failures`` apply."""
+        self._quota.share_token_failures(failures)
 
     def sessions(self, stream: str | None = None) -> int:
         """Sessions open now (of ``stream``, or of all streams)."""

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from ..signalling.token_failures import TokenFailures
 from .endpoint import WhepEndpoint
 from .quota import SessionLimits
 
@@ -104,10 +105,11 @@ async def serving(
     whip_open: bool = False,
     ice_servers: list[dict[str, object]] | None = None,
     limits: SessionLimits | None = None,
+    token_failures: TokenFailures | None = None,
 ) -> AsyncIterator[WhepEndpoint]:
     """Start a broadcast per stream and install a WHEP endpoint for them in ``app``; with
     ``whip_token`` (or ``whip_open``) a WHIP endpoint too. ``ice_servers`` go to clients in
-    ``Link`` headers."""
+    ``Link`` headers; ``token_failures``: the signalling server's, counted into by both."""
     from ..media import Broadcast, VideoSource
     from .ingest import WhipEndpoint
 
@@ -119,6 +121,10 @@ async def serving(
         if whip_token or whip_open
         else None
     )
+    if token_failures is not None:
+        for each in (endpoint, whip):
+            if each is not None:
+                each.share_token_failures(token_failures)
     async with contextlib.AsyncExitStack() as stack:
         for name, source in streams.items():
             video = (

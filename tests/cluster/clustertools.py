@@ -19,9 +19,14 @@ WAIT = 10.0
 
 @contextlib.asynccontextmanager
 async def cluster(
-    count: int = 3, *, redis: RedisServer | None = None, **options: Any
+    count: int = 3,
+    *,
+    redis: RedisServer | None = None,
+    before_start: Callable[[SignallingServer], None] | None = None,
+    **options: Any,
 ) -> AsyncIterator[tuple[RedisServer, list[SignallingServer]]]:
-    """``count`` started servers (ids ``A``, ``B``, ...) on one Redis, stopped afterwards."""
+    """``count`` started servers (ids ``A``, ``B``, ...) on one Redis, stopped afterwards;
+    ``before_start(server)`` runs before each starts (to add routes to its app)."""
     async with contextlib.AsyncExitStack() as stack:
         if redis is None:
             redis = await stack.enter_async_context(redis_server())
@@ -32,6 +37,8 @@ async def cluster(
             server = SignallingServer(
                 "127.0.0.1", 0, redis_url=redis.url, server_id="ABCDEFGH"[n], **options
             )
+            if before_start is not None:
+                before_start(server)
             await server.start()
             stack.push_async_callback(server.stop)
             servers.append(server)

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from aiogstwebrtc.signalling import SignallingServer
+from aiogstwebrtc.whep import WhepEndpoint
 from tests.signalling.sigtools import LOOPBACK_ADMISSION
 
 from .clustertools import cluster, eventually
@@ -80,3 +81,45 @@ async def test_an_address_out_of_token_attempts_on_one_server_is_refused_on_all(
             for server in (a, b):
                 async with http.ws_connect(f"{server.url}?token=right") as ws:
                     assert not ws.closed
+
+
+async def test_failed_whep_tokens_and_websocket_tokens_are_one_budget_across_the_cluster() -> None:
+    """A WHEP endpoint served by a signalling server counts failed bearer tokens into the
+    server's own failed tokens: a host guessing on the endpoint is refused on the
+    websocket and, on the next beat, on every server of the cluster (issue 15)."""
+    limits = replace(LIMITS, token_failures_burst=3)
+    endpoints: list[WhepEndpoint] = []
+
+    def add_whep(server: SignallingServer) -> None:
+        endpoint = WhepEndpoint(token="right")
+        endpoint.share_token_failures(server.token_failures)
+        endpoint.install(server.app)
+        endpoints.append(endpoint)
+
+    async with cluster(
+        2, admission=limits, token="right", cluster_heartbeat=BEAT, before_start=add_whep
+    ) as (_redis, (a, b)):
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def whep(server: SignallingServer, token: str) -> int:
+                    url = f"http://127.0.0.1:{server.port}/whep/cam"
+                    headers = {"Authorization": f"Bearer {token}", "Content-Type": "x/y"}
+                    async with http.post(url, data="v=0", headers=headers) as response:
+                        return response.status
+
+                async def websocket(server: SignallingServer, token: str) -> int:
+                    try:
+                        async with http.ws_connect(f"{server.url}?token={token}"):
+                            return 101
+                    except aiohttp.WSServerHandshakeError as exc:
+                        return exc.status
+
+                assert [await whep(a, "wrong") for _ in range(4)] == [403, 403, 403, 429]
+                assert await websocket(a, "right") == 429  # the same budget on A
+                await eventually(lambda: b.token_failures.blocked("127.0.0.1"))
+                assert await websocket(b, "right") == 429  # and on B
+                assert await whep(b, "right") == 429
+        finally:
+            for endpoint in endpoints:
+                await endpoint.close()
