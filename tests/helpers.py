@@ -67,3 +67,13 @@ async def connected_pair(
         yield Pair(a, b, channel, remote)
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+class Clock:
+    """A clock the test moves by hand (``clock.now += 1.5``), for the rate limits' buckets."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -22,9 +22,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 
-from .pagetools import in_ci
+from .pagetools import require_browser
 
 __all__ = ["FIREFOX", "FirefoxPage", "firefox_page", "require_firefox"]
 
@@ -63,13 +62,8 @@ _LISTENING = re.compile(rb"WebDriver BiDi listening on (ws://\S+)")
 
 
 def require_firefox(path: str = FIREFOX) -> None:
-    """Skip the test when Firefox ESR is missing, with the reason; under ``CI=true`` fail it."""
-    if os.path.exists(path):
-        return
-    reason = f"{path} is missing (make test-setup installs Debian's firefox-esr)"
-    if in_ci():
-        pytest.fail(f"{reason}; under CI=true the browser tests must run", pytrace=False)
-    pytest.skip(reason)
+    """:func:`~tests.browser.pagetools.require_browser` for Debian's Firefox ESR."""
+    require_browser(path, "firefox-esr")
 
 
 class BiDiError(RuntimeError):

@@ -47,17 +47,20 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
-def require_chromium(path: str = CHROMIUM) -> None:
-    """Skip the test when Chromium is missing, with the reason; under ``CI=true`` fail it.
-
-    A CI run must not pass with its browser tests silently skipped.
-    """
+def require_browser(path: str, package: str) -> None:
+    """Skip the test when the browser at ``path`` is missing, with the reason; under
+    ``CI=true`` fail it: a CI run must not pass with its browser tests silently skipped."""
     if os.path.exists(path):
         return
-    reason = f"{path} is missing (make test-setup installs Debian's chromium)"
+    reason = f"{path} is missing (make test-setup installs Debian's {package})"
     if in_ci():
         pytest.fail(f"{reason}; under CI=true the browser tests must run", pytrace=False)
     pytest.skip(reason)
+
+
+def require_chromium(path: str = CHROMIUM) -> None:
+    """:func:`require_browser` for Debian's Chromium."""
+    require_browser(path, "chromium")
 
 
 @asynccontextmanager

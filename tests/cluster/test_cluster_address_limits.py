@@ -19,6 +19,15 @@ BEAT = 0.3
 LIMITS = replace(LOOPBACK_ADMISSION, max_per_address=4)  # only this limit in the way
 
 
+async def websocket(http: aiohttp.ClientSession, server: SignallingServer, token: str) -> int:
+    """The HTTP status of a websocket upgrade with ``token`` (101 when it opened)."""
+    try:
+        async with http.ws_connect(f"{server.url}?token={token}"):
+            return 101
+    except aiohttp.WSServerHandshakeError as exc:
+        return exc.status
+
+
 async def test_an_address_limit_counts_the_connections_on_every_server() -> None:
     async with cluster(2, admission=LIMITS, cluster_heartbeat=BEAT) as (_redis, (a, b)):
         async with aiohttp.ClientSession() as http:
@@ -62,19 +71,12 @@ async def test_an_address_out_of_token_attempts_on_one_server_is_refused_on_all(
         (a, b),
     ):
         async with aiohttp.ClientSession() as http:
-
-            async def status(server: SignallingServer, token: str) -> int:
-                try:
-                    async with http.ws_connect(f"{server.url}?token={token}"):
-                        return 101
-                except aiohttp.WSServerHandshakeError as exc:
-                    return exc.status
-
-            assert [await status(a, "wrong") for _ in range(4)] == [401, 401, 401, 429]
+            statuses = [await websocket(http, a, "wrong") for _ in range(4)]
+            assert statuses == [401, 401, 401, 429]
             # B hears it on the next beat: the guesser gets no fresh guesses there
             await eventually(lambda: b._admission.token_blocked("127.0.0.1"))
-            assert await status(b, "wrong") == 429
-            assert await status(b, "right") == 429
+            assert await websocket(http, b, "wrong") == 429
+            assert await websocket(http, b, "right") == 429
         # another address is not affected, on either server
         other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
         async with aiohttp.ClientSession(connector=other) as http:
@@ -108,17 +110,10 @@ async def test_failed_whep_tokens_and_websocket_tokens_are_one_budget_across_the
                     async with http.post(url, data="v=0", headers=headers) as response:
                         return response.status
 
-                async def websocket(server: SignallingServer, token: str) -> int:
-                    try:
-                        async with http.ws_connect(f"{server.url}?token={token}"):
-                            return 101
-                    except aiohttp.WSServerHandshakeError as exc:
-                        return exc.status
-
                 assert [await whep(a, "wrong") for _ in range(4)] == [403, 403, 403, 429]
-                assert await websocket(a, "right") == 429  # the same budget on A
+                assert await websocket(http, a, "right") == 429  # the same budget on A
                 await eventually(lambda: b.token_failures.blocked("127.0.0.1"))
-                assert await websocket(b, "right") == 429  # and on B
+                assert await websocket(http, b, "right") == 429  # and on B
                 assert await whep(b, "right") == 429
         finally:
             for endpoint in endpoints:

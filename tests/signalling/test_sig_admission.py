@@ -14,14 +14,7 @@ from aiogstwebrtc.signalling.admission import (
     client_address,
 )
 from aiogstwebrtc.signalling.logthrottle import ThrottledLog
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import Clock
 
 
 def test_pending_connections_are_capped_in_all_and_per_address() -> None:

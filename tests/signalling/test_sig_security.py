@@ -42,6 +42,7 @@ from aiogstwebrtc.signalling.limits import (
     Verdict,
 )
 from aiogstwebrtc.signalling.router import Router
+from tests.helpers import Clock
 
 from .sigtools import (
     ANSWER_SDP,
@@ -219,16 +220,8 @@ async def test_server_never_lets_a_peer_into_a_foreign_session(roles: tuple[str,
 # ----------------------------------------------------------------------- rate limits
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_token_bucket_bursts_then_refills_at_its_rate() -> None:
-    clock = FakeClock()
+    clock = Clock(100.0)
     bucket = TokenBucket(rate=10, capacity=5, clock=clock)
     assert [bucket.take() for _ in range(6)] == [True] * 5 + [False]
     clock.now += 0.25  # 2.5 tokens
@@ -240,7 +233,7 @@ def test_token_bucket_bursts_then_refills_at_its_rate() -> None:
 
 
 def test_rate_limiter_drops_then_closes_after_drops_in_a_row() -> None:
-    clock = FakeClock()
+    clock = Clock(100.0)
     limiter = RateLimiter(RateLimit(rate=10, burst=3, max_dropped=4), clock=clock)
     assert [limiter.check() for _ in range(3)] == [Verdict.ACCEPT] * 3
     assert [limiter.check() for _ in range(3)] == [Verdict.DROP] * 3

@@ -7,14 +7,7 @@ import pytest
 
 from aiogstwebrtc.signalling import token_failures
 from aiogstwebrtc.signalling.token_failures import TokenFailures
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import Clock
 
 
 def test_an_address_is_blocked_after_its_burst_until_its_bucket_refills() -> None:

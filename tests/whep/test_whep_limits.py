@@ -13,15 +13,8 @@ import pytest
 from aiogstwebrtc import PeerConnection
 from aiogstwebrtc.whep import WhepClient
 from aiogstwebrtc.whep.quota import SessionLimits, SessionQuota
+from tests.helpers import Clock
 from tests.whep.test_whep import whep_server
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_quota_counts_sessions_and_offers_per_address() -> None:
