@@ -140,7 +140,8 @@ class IceGenerations:
 
     def local_offer_renews(self, credentials: IceCredentials | None) -> bool:
         """A local offer with ``credentials`` is about to be applied: does it start a new
-        generation (restart libnice's stream with :attr:`pending` first)?"""
+        generation (restart libnice's stream with :attr:`pending` once webrtcbin has
+        applied it, then :meth:`stream_restarted`)?"""
         if credentials is None or self.local is None or credentials == self.local:
             return False
         if self._restarted and credentials == self._pending:
