@@ -1,12 +1,14 @@
 """Remote ICE candidates that name an mDNS host (``UUID.local``), resolved in the background.
 
-Browsers name their host candidates with mDNS (see :mod:`.mdns`). Such a candidate is
-passed on as it came (webrtcbin cannot use it, and says so at most in its debug log) and,
-once the name resolves on the local link, again with the address in place of the name: a
-peer on the same LAN is then reached through its host candidate, not only through
-peer-reflexive ones. Resolving never holds up other candidates or the negotiation; a name
-that does not resolve (a peer on another network) costs one short timeout, in the
-background. asyncio thread only.
+Browsers name their host candidates with mDNS (see :mod:`.mdns`). Such a candidate is kept
+from webrtcbin (:func:`without_local_names` for a description's; the negotiator for a
+trickled one): webrtcbin would hand the name to the system resolver, which asks the
+configured unicast DNS server for ``UUID.local`` (RFC 6762 keeps ``.local`` off unicast DNS;
+a test saw the query leave its namespace). Once the name resolves on the local link the
+candidate is applied with the address in place of the name: a peer on the same LAN is then
+reached through its host candidate, not only through peer-reflexive ones. Resolving never
+holds up other candidates or the negotiation; a name that does not resolve (a peer on
+another network) costs one short timeout, in the background. asyncio thread only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .errors import InvalidSDPError, WebRTCError
 from .mdns import is_local_name, resolve_local_name
 from .sdp import IceCandidate, SessionDescription
 
-__all__ = ["LocalNames", "candidates_in", "with_address"]
+__all__ = ["LocalNames", "candidates_in", "with_address", "without_local_names"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,22 @@ def with_address(candidate: IceCandidate, address: str) -> IceCandidate:
         candidate.sdp_mid,
         candidate.username_fragment,
     )
+
+
+def without_local_names(sdp: str) -> str:
+    """``sdp`` without the ``a=candidate`` lines whose address is an mDNS name."""
+    if ".local" not in sdp:
+        return sdp
+    lines = sdp.split("\r\n") if "\r\n" in sdp else sdp.split("\n")
+    kept = [line for line in lines if not _names_local_host(line)]
+    return ("\r\n" if "\r\n" in sdp else "\n").join(kept)
+
+
+def _names_local_host(line: str) -> bool:
+    if not line.startswith("a=candidate:"):
+        return False
+    fields = line.split()
+    return len(fields) > 4 and is_local_name(fields[4])
 
 
 def candidates_in(description: SessionDescription) -> list[IceCandidate]:

@@ -28,7 +28,8 @@ from .icerestart import (
     with_credentials,
 )
 from .iceservers import TurnServer
-from .localnames import LocalNames
+from .localnames import LocalNames, without_local_names
+from .mdns import is_local_name
 from .media.peer import PeerMedia
 from .negotiation import (
     LOCAL_ALLOWED,
@@ -203,7 +204,13 @@ class Negotiator:
             )
         if any(section.kind == "application" for section in description.media):
             await self._channels.ensure_keepalive_channel()
-        gst_description = to_gst_description(description)
+        # mDNS-named candidates are ours to resolve (LocalNames): webrtcbin would ask DNS
+        sdp = without_local_names(description.sdp)
+        if sdp != description.sdp:
+            description_for_webrtcbin = SessionDescription(description.type, sdp)
+        else:
+            description_for_webrtcbin = description
+        gst_description = to_gst_description(description_for_webrtcbin)
         credentials = _credentials(description)
         is_offer = description.type == "offer"
         if credentials is not None and self.generations.remote not in (None, credentials):
@@ -281,8 +288,9 @@ class Negotiator:
                 f"ICE candidate for m-line {index}, but the remote description has "
                 f"{len(sections)} m-line(s)"
             )
-        webrtc = self._pipeline.require_webrtc()
-        await self._pipeline.call(webrtc.emit, "add-ice-candidate", index, candidate.candidate)
+        if not is_local_name(candidate.address):  # else LocalNames applies its address
+            webrtc = self._pipeline.require_webrtc()
+            await self._pipeline.call(webrtc.emit, "add-ice-candidate", index, candidate.candidate)
         self._remote_candidates.append(candidate)
 
     # --- local candidates (asyncio thread, posted from webrtcbin's) -------------------------

@@ -9,7 +9,13 @@ import time
 
 import pytest
 
-from aiogstwebrtc.localnames import MAX_NAMES, LocalNames, candidates_in, with_address
+from aiogstwebrtc.localnames import (
+    MAX_NAMES,
+    LocalNames,
+    candidates_in,
+    with_address,
+    without_local_names,
+)
 from aiogstwebrtc.mdns import is_local_name, parse_answer, resolve_local_name
 from aiogstwebrtc.sdp import IceCandidate, SessionDescription
 
@@ -77,6 +83,20 @@ def test_the_resolved_candidate_keeps_everything_but_the_name() -> None:
         f"a=mid:0\r\na={LINE}\r\na=candidate:junk\r\n"
     )
     assert candidates_in(SessionDescription("answer", sdp)) == [IceCandidate(LINE, 0, "0")]
+
+
+def test_webrtcbin_gets_no_mdns_named_candidate_to_resolve_through_dns() -> None:
+    """webrtcbin hands a candidate's host name to the system resolver, which asks the unicast
+    DNS server for ``UUID.local`` (seen leaving a test's namespace): such lines are kept
+    from it; every other line stays as it was."""
+    other = "candidate:2 1 udp 2113937151 192.168.1.2 50000 typ host"
+    sdp = f"v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na={LINE}\r\na={other}\r\n"
+    assert without_local_names(sdp) == sdp.replace(f"a={LINE}\r\n", "")
+    assert without_local_names(sdp.replace("\r\n", "\n")) == sdp.replace(
+        f"a={LINE}\r\n", ""
+    ).replace("\r\n", "\n")
+    plain = sdp.replace(f"a={LINE}\r\n", "")
+    assert without_local_names(plain) is plain
 
 
 async def test_closing_stops_the_resolutions_under_way() -> None:
