@@ -118,6 +118,11 @@ if [ -r /etc/ssl/certs/ca-certificates.crt ]; then
   chroot "$root" update-ca-certificates >/dev/null 2>&1 || fail "update-ca-certificates failed"
 fi
 cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+# As an installed Debian does (debootstrap does not): the machine's name resolves locally.
+# Without it Firefox asks the DNS server for it at every start (its profile lock names the
+# host's address), out of the tests' namespaces, and waits 12 s there for no answer.
+name="$(hostname)"
+grep -qw -- "$name" "$root/etc/hosts" 2>/dev/null || echo "127.0.1.1	$name" >>"$root/etc/hosts"
 
 mount_into -t proc proc "$root/proc"
 mount_into -t sysfs sysfs "$root/sys"

@@ -54,7 +54,9 @@ PREFS: dict[str, object] = {
     "network.connectivity-service.enabled": False,
     "network.dns.disablePrefetch": True,
     "network.prefetch-next": False,
-    "services.settings.server": "",
+    "services.settings.server": "data:,#remote-settings-dummy/v1",
+    # still looked up at start whatever the pref above says: answered here, no DNS query
+    "network.dns.localDomains": "firefox.settings.services.mozilla.com",
     "remote.prefs.recommended": True,
 }
 
