@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 _ADDRESSES_KEPT = 65536  # idle per-address records remembered (for their buckets)
+_DEBT_SECONDS = 10.0  # attempts made on other servers put a bucket in debt this long at most
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -185,6 +186,8 @@ class Admission:
         self._clock = clock
         self._records: OrderedDict[str, _Record] = OrderedDict()
         self._elsewhere: Mapping[str, int] = {}  # connections on the cluster's other servers
+        self._attempted: dict[str, int] = {}  # connections admitted per key since last asked
+        self._counting = False  # set once a cluster asks for attempt_counts
         #: Failed tokens per address (shared with the server's WHIP/WHEP endpoints).
         self.token_failures = TokenFailures(
             limits.token_failures_per_minute, limits.token_failures_burst, clock=clock
@@ -211,6 +214,29 @@ class Admission:
         """Connections ``address`` holds on the cluster's other servers (last known)."""
         return self._elsewhere.get(address_key(address), 0)
 
+    def attempt_counts(self, minimum: int) -> dict[str, int]:
+        """Connections admitted per address key since the last call, for those admitted
+        ``minimum`` times or more (what a cluster shares each beat: :mod:`.cluster.addresses`)."""
+        self._counting = True
+        attempted, self._attempted = self._attempted, {}
+        return {key: n for key, n in attempted.items() if n >= minimum}
+
+    def charge_attempts(self, counts: Mapping[str, int]) -> None:
+        """Connections the cluster's other servers admitted per address key: taken from
+        the key's attempt bucket here too, so one host gets
+        :attr:`AdmissionLimits.attempts_per_second` across the cluster, not on each server.
+        The bucket may go into debt, of at most ten seconds of refills."""
+        limits = self.limits
+        floor = -limits.attempts_per_second * _DEBT_SECONDS
+        for key, count in counts.items():
+            if count > 0:
+                self._record(key).attempts.drain(count, floor=floor)
+
+    def attempts_left(self, address: str) -> float:
+        """The connection attempts ``address`` may make now (negative: in debt)."""
+        record = self._records.get(address_key(address))
+        return float(self.limits.attempts_burst) if record is None else record.attempts.tokens
+
     def accept(self, peer: str | None) -> Refusal | None:
         """A TCP connection from ``peer`` arrives: count it, or say why it is refused.
 
@@ -231,6 +257,7 @@ class Admission:
             return Refusal.PENDING_PER_ADDRESS
         if not record.attempts.take():
             return Refusal.ATTEMPTS
+        self._count_attempt(key)
         record.open += 1
         record.pending += 1
         self.pending += 1
@@ -261,6 +288,7 @@ class Admission:
             return Refusal.PER_ADDRESS
         if not record.attempts.take():
             return Refusal.ATTEMPTS
+        self._count_attempt(key)
         record.open += 1
         return None
 
@@ -288,6 +316,17 @@ class Admission:
     def token_failed(self, client: str) -> None:
         """``client`` presented a missing or wrong token."""
         self.token_failures.failed(address_key(client))
+
+    def _count_attempt(self, key: str) -> None:
+        """Count an admitted connection for :meth:`attempt_counts` (only while someone
+        asks, that is in a cluster; at most as many keys as records are kept)."""
+        if not self._counting:
+            return
+        attempted = self._attempted
+        if key in attempted:
+            attempted[key] += 1
+        elif len(attempted) < _ADDRESSES_KEPT:
+            attempted[key] = 1
 
     def _record(self, key: str) -> _Record:
         record = self._records.get(key)

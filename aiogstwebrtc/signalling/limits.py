@@ -83,10 +83,11 @@ class TokenBucket:
             return True
         return False
 
-    def drain(self, cost: float) -> None:
-        """Take up to ``cost`` tokens, as many as there are (work charged after the fact)."""
+    def drain(self, cost: float, *, floor: float = 0.0) -> None:
+        """Take ``cost`` tokens, work charged after the fact: the bucket goes down to
+        ``floor`` at most (a negative ``floor`` lets it go into debt, refilled first)."""
         self._refill()
-        self._tokens = max(0.0, self._tokens - cost)
+        self._tokens = max(min(floor, self._tokens), self._tokens - cost)
 
     def _refill(self) -> None:
         now = self._clock()

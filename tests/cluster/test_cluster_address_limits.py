@@ -4,12 +4,16 @@ the cluster landed). The servers share their per-address counts on every beat.""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import aiohttp
 import pytest
 
 from aiogstwebrtc.signalling import SignallingServer
+from aiogstwebrtc.signalling.admission import Admission
+from aiogstwebrtc.signalling.cluster.addresses import BEAT_FIELD, AddressShare
+from aiogstwebrtc.signalling.cluster.wire import Keys
 from aiogstwebrtc.whep import WhepEndpoint
 from tests.signalling.sigtools import LOOPBACK_ADMISSION
 
@@ -62,6 +66,40 @@ async def test_a_stopped_servers_counts_no_longer_count() -> None:
             again = [await http.ws_connect(b.url) for _ in range(4)]
             for ws in again:
                 await ws.close()
+
+
+async def test_connection_attempts_are_one_budget_across_the_cluster() -> None:
+    """A host that used its connection attempts on one server finds them used on the
+    others a beat later: N servers do not give it N times ``attempts_per_second``."""
+    limits = replace(LIMITS, attempts_per_second=0.1, attempts_burst=5)
+    async with cluster(2, admission=limits, cluster_heartbeat=BEAT) as (_redis, (a, b)):
+        async with aiohttp.ClientSession() as http:
+            assert [await websocket(http, a, "") for _ in range(5)] == [101] * 5
+            with pytest.raises(aiohttp.ClientError):
+                await http.ws_connect(a.url)  # the burst is used up on A
+            await eventually(lambda: b._admission.attempts_left("127.0.0.1") < 1)
+            with pytest.raises(aiohttp.ClientError):
+                await http.ws_connect(b.url)  # and on B
+            charged = b._admission.attempts_left("127.0.0.1")
+            await asyncio.sleep(4 * BEAT)  # A's beat is charged once, not on every beat
+            assert b._admission.attempts_left("127.0.0.1") >= charged
+        # another address is not affected
+        other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with aiohttp.ClientSession(connector=other) as http:
+            assert await websocket(http, b, "") == 101
+
+
+def test_a_servers_attempts_are_charged_once_per_beat_it_wrote() -> None:
+    """A server whose beat is faster than another's reads that one's attempts hash twice:
+    the serial written with it makes the second read charge nothing."""
+    admission = Admission(replace(LIMITS, attempts_per_second=1, attempts_burst=100))
+    share = AddressShare(Keys("aiogstwebrtc:0", "b"), admission)
+    beat = {b"127.0.0.9": b"30", BEAT_FIELD.encode(): b"7"}
+    share._charge_attempts(["a"], [beat])
+    share._charge_attempts(["a"], [beat])  # the same beat of A, read again
+    assert 69 <= admission.attempts_left("127.0.0.9") < 71
+    share._charge_attempts(["a"], [{**beat, BEAT_FIELD.encode(): b"8"}])  # A's next beat
+    assert 39 <= admission.attempts_left("127.0.0.9") < 41
 
 
 async def test_an_address_out_of_token_attempts_on_one_server_is_refused_on_all() -> None:

@@ -55,6 +55,38 @@ def test_connections_per_address_and_attempts_per_second() -> None:
     assert admission.accept("10.0.0.1") is None
 
 
+def test_attempts_admitted_on_other_servers_are_charged_here() -> None:
+    """In a cluster the attempt bucket is one per host, not one per server: what the other
+    servers admitted is taken here too, into debt if need be (at most 10 s of refills)."""
+    clock = Clock()
+    limits = AdmissionLimits(attempts_per_second=1, attempts_burst=4)
+    admission = Admission(limits, clock=clock)
+    assert admission.attempt_counts(2) == {}  # a cluster asks: counting starts
+    for _ in range(3):
+        assert admission.accept("10.0.0.1") is None
+        admission.closed("10.0.0.1", pending=True)
+    assert admission.accept("10.0.0.2") is None
+    # what this server shares: addresses admitted twice or more since the last beat
+    assert admission.attempt_counts(2) == {"10.0.0.1": 3}
+    assert admission.attempt_counts(2) == {}  # each beat's attempts once
+    admission.charge_attempts({"10.0.0.1": 30, "10.0.0.3": 2})
+    assert admission.attempts_left("10.0.0.1") == -10.0  # 1 left, 30 taken: the debt floor
+    assert admission.accept("10.0.0.1") is Refusal.ATTEMPTS
+    assert admission.attempts_left("10.0.0.3") == 2.0  # a fresh host's bucket, charged
+    assert admission.accept("10.0.0.2") is None  # another address is not affected
+    clock.now += 10.5
+    assert admission.accept("10.0.0.1") is Refusal.ATTEMPTS  # 0.5: still short of one
+    clock.now += 0.5
+    assert admission.accept("10.0.0.1") is None  # the debt paid off, one token again
+
+
+def test_attempts_are_not_counted_outside_a_cluster() -> None:
+    admission = Admission(AdmissionLimits(), clock=Clock())
+    for _ in range(3):
+        assert admission.accept("10.0.0.1") is None
+    assert admission._attempted == {}  # nobody asks: nothing kept
+
+
 def test_ipv6_counts_per_slash_64_and_v4_mapped_as_v4() -> None:
     assert address_key("2001:db8:1:2::5") == address_key("2001:db8:1:2:ffff::1")
     assert address_key("2001:db8:1:2::5") != address_key("2001:db8:1:3::5")

@@ -9,6 +9,12 @@ up to ``max_per_address`` on each server, and new connections are refused once t
 others' counts arrive (connections already open are not closed). Without Redis each server
 counts alone again (the last counts from others expire with their keys).
 
+Connection attempts are shared too: each beat a server writes the connections it admitted
+per address since its previous beat (with the beat's serial, so a reader charges each beat
+once), and the others take them from that address's attempt bucket, which may go into
+debt. So one host gets about ``attempts_per_second`` across the cluster, plus at most one
+burst per server within the first beat.
+
 Failed token attempts are shared the same way: an address that has used up its failed
 attempts on one server (:attr:`AdmissionLimits.token_failures_per_minute`) is refused on
 every server until that server lets it try again, so a cluster of N servers does not give
@@ -17,6 +23,7 @@ one host N times the guesses.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Protocol
@@ -25,12 +32,16 @@ from redis.asyncio import Redis
 
 from . import wire
 
-__all__ = ["SHARED_FROM", "AddressCounts", "AddressShare"]
+__all__ = ["BEAT_FIELD", "SHARED_FROM", "AddressCounts", "AddressShare"]
 
 log = logging.getLogger(__name__)
 
 SHARED_FROM = 2
-"""Addresses with fewer connections than this on a server are not shared."""
+"""Addresses with fewer connections (or admitted attempts in a beat) than this on a
+server are not shared."""
+
+BEAT_FIELD = "#beat"
+"""The field of an attempts hash holding the serial of the beat that wrote it."""
 
 
 class AddressCounts(Protocol):
@@ -42,6 +53,14 @@ class AddressCounts(Protocol):
 
     def set_elsewhere(self, counts: Mapping[str, int]) -> None:
         """The connections per address key held on the other servers of the cluster."""
+        ...
+
+    def attempt_counts(self, minimum: int) -> dict[str, int]:
+        """Connections admitted per address key since the last call (``minimum`` or more)."""
+        ...
+
+    def charge_attempts(self, counts: Mapping[str, int]) -> None:
+        """Connections the other servers admitted per address key since their last beat."""
         ...
 
     def token_blocked_keys(self) -> set[str]:
@@ -59,27 +78,37 @@ class AddressShare:
     def __init__(self, keys: wire.Keys, counts: AddressCounts) -> None:
         self._keys = keys
         self._counts = counts
+        self._serials = itertools.count(1)
+        self._charged: dict[str, str] = {}  # server -> serial of the attempts last charged
 
     async def exchange(self, redis: Redis, others: Iterable[str], ttl_ms: int) -> None:
         """Publish ours (replacing the last ones), then sum the other servers'."""
+        keys = self._keys
         own = self._counts.open_counts(SHARED_FROM)
+        attempts: dict[str, int | str] = dict(self._counts.attempt_counts(SHARED_FROM))
         blocked = self._counts.token_blocked_keys()
         servers = sorted(others)
         pipe = redis.pipeline(transaction=False)
-        pipe.delete(self._keys.addresses(), self._keys.token_blocked())
+        pipe.delete(keys.addresses(), keys.token_blocked(), keys.attempts())
         if own:
-            pipe.hset(self._keys.addresses(), mapping=own)  # type: ignore[arg-type]
-            pipe.pexpire(self._keys.addresses(), ttl_ms)
+            pipe.hset(keys.addresses(), mapping=own)  # type: ignore[arg-type]
+            pipe.pexpire(keys.addresses(), ttl_ms)
+        if attempts:
+            attempts[BEAT_FIELD] = next(self._serials)
+            pipe.hset(keys.attempts(), mapping=attempts)  # type: ignore[arg-type]
+            pipe.pexpire(keys.attempts(), ttl_ms)
         if blocked:
-            pipe.sadd(self._keys.token_blocked(), *sorted(blocked))
-            pipe.pexpire(self._keys.token_blocked(), ttl_ms)
+            pipe.sadd(keys.token_blocked(), *sorted(blocked))
+            pipe.pexpire(keys.token_blocked(), ttl_ms)
         for server in servers:
-            pipe.hgetall(self._keys.addresses(server))
-            pipe.smembers(self._keys.token_blocked(server))
+            pipe.hgetall(keys.addresses(server))
+            pipe.smembers(keys.token_blocked(server))
+            pipe.hgetall(keys.attempts(server))
         results = await pipe.execute()
-        theirs = results[len(results) - 2 * len(servers) :]
+        theirs = results[len(results) - 3 * len(servers) :]
+        self._charge_attempts(servers, theirs[2::3])
         elsewhere: dict[str, int] = {}
-        for table in theirs[0::2]:
+        for table in theirs[0::3]:
             for raw_key, raw_count in table.items():
                 try:
                     count = int(raw_count)
@@ -88,7 +117,29 @@ class AddressShare:
                 key = _text(raw_key)
                 elsewhere[key] = elsewhere.get(key, 0) + max(0, count)
         self._counts.set_elsewhere(elsewhere)
-        self._counts.set_token_blocked_elsewhere({_text(k) for s in theirs[1::2] for k in s})
+        self._counts.set_token_blocked_elsewhere({_text(k) for s in theirs[1::3] for k in s})
+
+    def _charge_attempts(self, servers: list[str], tables: list[dict[bytes, bytes]]) -> None:
+        """Charge each other server's attempts of its last beat, once per beat it wrote."""
+        charged: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        for server, table in zip(servers, tables, strict=True):
+            fields = {_text(k): _text(v) for k, v in table.items()}
+            serial = fields.pop(BEAT_FIELD, None)
+            if serial is None:
+                continue
+            charged[server] = serial
+            if self._charged.get(server) == serial:
+                continue  # read already (its beat is slower than ours)
+            for key, raw_count in fields.items():
+                try:
+                    count = int(raw_count)
+                except ValueError:
+                    continue
+                counts[key] = counts.get(key, 0) + max(0, count)
+        self._charged = charged
+        if counts:
+            self._counts.charge_attempts(counts)
 
     def forget(self) -> None:
         """Redis is lost or the node stops: count alone again."""

@@ -218,6 +218,7 @@ class ClusterNode:
                         self.keys.peers(),
                         self.keys.addresses(),
                         self.keys.token_blocked(),
+                        self.keys.attempts(),
                     )
                     pipe.srem(self.keys.servers, self.server_id)
                     pipe.publish(self.keys.presence, wire.encode_server_down(self.server_id))

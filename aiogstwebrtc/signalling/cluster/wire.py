@@ -102,6 +102,11 @@ class Keys:
         """The hash of ``server_id``'s connections per client address (address -> count)."""
         return f"{self.prefix}:addresses:{server_id or self.me}"
 
+    def attempts(self, server_id: str | None = None) -> str:
+        """The hash of the connections ``server_id`` admitted per client address during
+        its last beat (address -> count, and :data:`BEAT_FIELD` -> the beat's serial)."""
+        return f"{self.prefix}:attempts:{server_id or self.me}"
+
     def token_blocked(self, server_id: str | None = None) -> str:
         """The set of client addresses ``server_id`` refuses for their failed tokens."""
         return f"{self.prefix}:token-blocked:{server_id or self.me}"
