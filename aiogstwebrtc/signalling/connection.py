@@ -82,6 +82,8 @@ class Connection:
         self.ws = ws
         self.request = request
         self.dropped = False
+        self.paced = 0
+        """Messages for this peer waiting in the server's fan-out pacer (``.pacing``)."""
         self.limiter = None if rate_limit is None else RateLimiter(rate_limit)
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
         self._queued_chars = 0

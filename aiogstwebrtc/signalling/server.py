@@ -45,6 +45,7 @@ from .http_guard import (
 )
 from .limits import DEFAULT_RATE_LIMIT, RateLimit, Verdict
 from .logthrottle import ThrottledLog
+from .pacing import SLICE, FanoutPacer
 from .protocol import (
     MAX_MESSAGE_SIZE,
     ConsumerList,
@@ -196,6 +197,7 @@ class SignallingServer:
                 addresses=self._admission,
             )
         self._fanout = StatusFanout(self._send_held_status, min_interval=status_interval)
+        self._pacer = FanoutPacer()
         self._list_texts: dict[int, tuple[ServerMessage, str]] = {}
         self._ws_limit = max(4 * max_message_size, 1024 * 1024)
         self._connections: dict[str, Connection] = {}
@@ -341,6 +343,7 @@ class SignallingServer:
             self._accept_errors = None
         self._noise.close()
         self._fanout.close()
+        self._pacer.close()
         if self._cluster is not None:
             await self._cluster.stop()
         self._port = None
@@ -520,11 +523,13 @@ class SignallingServer:
         self, out: list[Outgoing], sender: str | None = None, *, coalesce: bool = True
     ) -> int:
         """Queue ``out``; each message is serialised once. Statuses going to listeners
-        pass through the fan-out coalescing. Returns the characters queued for ``sender``."""
+        pass through the fan-out coalescing; past the first :data:`.pacing.SLICE` messages
+        the rest go out a slice per loop iteration. Returns the characters queued for
+        ``sender``."""
         texts: dict[int, str] = {}
         frames: dict[int, LazyFrame] = {}  # each message's websocket frame, built once
         fanned_out: dict[int, bool] = {}  # status -> sent to listeners now (else held)
-        to_sender = 0
+        to_sender = written = 0
         for peer_id, message in out:
             conn = self._connections.get(peer_id)
             if conn is None and self._cluster is not None:
@@ -545,7 +550,8 @@ class SignallingServer:
                 frames[key] = LazyFrame(text)
             if peer_id == sender:
                 to_sender += len(text)
-            conn.send(text, frames[key])
+            self._pacer.send(conn, text, frames[key], defer=written >= SLICE)
+            written += 1
         return to_sender
 
     def _serialise(self, message: ServerMessage) -> str:
