@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import ClosedError, InvalidStateError, NegotiationError, OperationTimeoutError
 from .gst import GLib, Gst
+from .threadstate import keep_thread_state
 from .timeouts import wait_for
 
 __all__ = [
@@ -150,6 +151,7 @@ def mark_gstreamer_callback(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a GStreamer signal handler so that code below it knows where it runs."""
 
     def wrapper(*args: Any) -> Any:
+        keep_thread_state()
         depth = getattr(_callback_depth, "value", 0)
         _callback_depth.value = depth + 1
         try:

@@ -43,6 +43,7 @@ from ..errors import ClosedError, InvalidStateError, OperationTimeoutError, WebR
 from ..events import EventEmitter
 from ..glibloop import GLibLoop, acquire_glib_loop, post
 from ..gst import GLib, Gst, GstVideo, GstWebRTC, ensure_init, iterate
+from ..threadstate import keep_thread_state
 from ..timeouts import wait_for
 from .sources import AudioSource, MediaSource, VideoSource
 
@@ -529,6 +530,7 @@ class Broadcast:
         has the stream's SSRC and codec parameters even when the next key unit is a
         camera's GOP away.
         """
+        keep_thread_state()
         kind, chain = data
         buffer = info.get_buffer()
         if buffer is None:

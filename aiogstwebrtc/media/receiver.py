@@ -12,6 +12,7 @@ from ..errors import ClosedError, WebRTCError
 from ..events import EventEmitter
 from ..glibloop import post, resolve_future
 from ..gst import GLib, Gst, iterate
+from ..threadstate import keep_thread_state
 from ..timeouts import wait_for
 from .codecs import Codec, codec_by_encoding
 from .framebuffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES, FrameBuffer
@@ -220,6 +221,7 @@ class RemoteTrack:
 
     def _gst_on_sample(self, appsink: Gst.Element) -> Gst.FlowReturn:
         """Streaming thread: into the bounded buffer (the oldest may go); asyncio woken once."""
+        keep_thread_state()
         sample = appsink.emit("pull-sample")
         if sample is not None:
             self._frames.put(sample, sample.get_buffer().get_size())
