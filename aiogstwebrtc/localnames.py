@@ -50,16 +50,14 @@ def without_local_names(sdp: str) -> str:
     """``sdp`` without the ``a=candidate`` lines whose address is an mDNS name."""
     if ".local" not in sdp:
         return sdp
-    lines = sdp.split("\r\n") if "\r\n" in sdp else sdp.split("\n")
-    kept = [line for line in lines if not _names_local_host(line)]
-    return ("\r\n" if "\r\n" in sdp else "\n").join(kept)
+    return "".join(line for line in sdp.splitlines(keepends=True) if not _names_local_host(line))
 
 
 def _names_local_host(line: str) -> bool:
     if not line.startswith("a=candidate:"):
         return False
-    fields = line.split()
-    return len(fields) > 4 and is_local_name(fields[4])
+    match = _ADDRESS.match(line[2:].rstrip("\r\n"))
+    return match is not None and is_local_name(match[2])
 
 
 def candidates_in(description: SessionDescription) -> list[IceCandidate]:

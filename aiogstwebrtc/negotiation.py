@@ -49,13 +49,16 @@ REMOTE_ALLOWED = {
 }
 
 
-def to_gst_description(description: SessionDescription) -> GstWebRTC.WebRTCSessionDescription:
-    """The GstWebRTC form of ``description``: new objects, made on the asyncio thread.
+def to_gst_description(
+    description: SessionDescription, sdp: str | None = None
+) -> GstWebRTC.WebRTCSessionDescription:
+    """The GstWebRTC form of ``description`` (with ``sdp`` as its text when given): new
+    objects, made on the asyncio thread.
 
     No GStreamer thread sees them before the operation is emitted on the GLib thread (see
     the exceptions listed in :mod:`aiogstwebrtc.glibloop`).
     """
-    result, message = GstSdp.SDPMessage.new_from_text(description.sdp)
+    result, message = GstSdp.SDPMessage.new_from_text(description.sdp if sdp is None else sdp)
     if result != GstSdp.SDPResult.OK:
         raise InvalidSDPError("GStreamer cannot parse this SDP")
     return GstWebRTC.WebRTCSessionDescription.new(SDP_TYPES[description.type], message)

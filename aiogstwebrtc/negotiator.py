@@ -205,12 +205,7 @@ class Negotiator:
         if any(section.kind == "application" for section in description.media):
             await self._channels.ensure_keepalive_channel()
         # mDNS-named candidates are ours to resolve (LocalNames): webrtcbin would ask DNS
-        sdp = without_local_names(description.sdp)
-        if sdp != description.sdp:
-            description_for_webrtcbin = SessionDescription(description.type, sdp)
-        else:
-            description_for_webrtcbin = description
-        gst_description = to_gst_description(description_for_webrtcbin)
+        gst_description = to_gst_description(description, without_local_names(description.sdp))
         credentials = _credentials(description)
         is_offer = description.type == "offer"
         if credentials is not None and self.generations.remote not in (None, credentials):

@@ -154,8 +154,11 @@ async def firefox_page(prefs: dict[str, object] | None = None) -> AsyncIterator[
         env=env,
     )
     assert process.stderr is not None
+    drain: asyncio.Task[None] | None = None
     try:
         address = await asyncio.wait_for(_bidi_address(process.stderr), 30)
+        # keep draining its stderr so Firefox never blocks on a full pipe
+        drain = asyncio.create_task(_drain(process.stderr))
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(f"{address}/session", max_msg_size=0) as socket:
                 page = FirefoxPage(socket)
@@ -169,6 +172,10 @@ async def firefox_page(prefs: dict[str, object] | None = None) -> AsyncIterator[
             except TimeoutError:
                 process.kill()
                 await process.wait()
+        if drain is not None:  # it ends at Firefox's EOF (its children may hold the pipe)
+            if not (await asyncio.wait({drain}, timeout=5))[0]:
+                drain.cancel()
+            await asyncio.gather(drain, return_exceptions=True)
         shutil.rmtree(profile, ignore_errors=True)
 
 
@@ -179,8 +186,6 @@ async def _bidi_address(stderr: asyncio.StreamReader) -> str:
         seen.append(line)
         match = _LISTENING.search(line)
         if match:
-            # keep draining its stderr so Firefox never blocks on a full pipe
-            asyncio.get_running_loop().create_task(_drain(stderr))
             return match[1].decode()
     said = b"".join(seen[-20:]).decode(errors="replace")
     raise BiDiError(f"Firefox ended before listening: {said}")
