@@ -109,13 +109,7 @@ class AddressShare:
         self._charge_attempts(servers, theirs[2::3])
         elsewhere: dict[str, int] = {}
         for table in theirs[0::3]:
-            for raw_key, raw_count in table.items():
-                try:
-                    count = int(raw_count)
-                except ValueError:
-                    continue
-                key = _text(raw_key)
-                elsewhere[key] = elsewhere.get(key, 0) + max(0, count)
+            _add_counts(table, elsewhere)
         self._counts.set_elsewhere(elsewhere)
         self._counts.set_token_blocked_elsewhere({_text(k) for s in theirs[1::3] for k in s})
 
@@ -124,19 +118,14 @@ class AddressShare:
         charged: dict[str, str] = {}
         counts: dict[str, int] = {}
         for server, table in zip(servers, tables, strict=True):
-            fields = {_text(k): _text(v) for k, v in table.items()}
-            serial = fields.pop(BEAT_FIELD, None)
-            if serial is None:
+            fields = {_text(k): v for k, v in table.items()}
+            raw_serial = fields.pop(BEAT_FIELD, None)
+            if raw_serial is None:
                 continue
-            charged[server] = serial
+            serial = charged[server] = _text(raw_serial)
             if self._charged.get(server) == serial:
                 continue  # read already (its beat is slower than ours)
-            for key, raw_count in fields.items():
-                try:
-                    count = int(raw_count)
-                except ValueError:
-                    continue
-                counts[key] = counts.get(key, 0) + max(0, count)
+            _add_counts(fields, counts)
         self._charged = charged
         if counts:
             self._counts.charge_attempts(counts)
@@ -145,6 +134,18 @@ class AddressShare:
         """Redis is lost or the node stops: count alone again."""
         self._counts.set_elsewhere({})
         self._counts.set_token_blocked_elsewhere(set())
+
+
+def _add_counts(table: Mapping[bytes, bytes] | Mapping[str, bytes], into: dict[str, int]) -> None:
+    """Add a Redis hash of address key -> count to ``into`` (a malformed count is skipped,
+    a negative one counts 0)."""
+    for raw_key, raw_count in table.items():
+        try:
+            count = int(raw_count)
+        except ValueError:
+            continue
+        key = _text(raw_key)
+        into[key] = into.get(key, 0) + max(0, count)
 
 
 def _text(value: bytes | str) -> str:
