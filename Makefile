@@ -1,6 +1,8 @@
 # The two commands a user needs: `make demo` and `make test`. Both install what is missing.
 PY := .venv/bin/python
 NETNS := scripts/in-netns.sh
+# After a crash, says which test was running and what crashed (the last lines of the log).
+CRASH_REPORT := scripts/pytest-crash-report.sh
 
 .PHONY: setup test-setup demo test test-wheel test-other-release lint typecheck clean bench bench-quick docs
 
@@ -18,8 +20,8 @@ demo: setup
 	@$(PY) -m aiogstwebrtc demo
 
 test: test-setup lint typecheck
-	$(NETNS) $(PY) -m pytest -q
-	AIOGST_LOOP=gi-events $(NETNS) $(PY) -m pytest -q -m "not slow" \
+	$(NETNS) $(CRASH_REPORT) $(PY) -m pytest -q
+	AIOGST_LOOP=gi-events $(NETNS) $(CRASH_REPORT) $(PY) -m pytest -q -m "not slow" \
 		tests/core tests/interop tests/media tests/reliability \
 		tests/doctor/test_strategies_end_to_end.py
 

@@ -133,6 +133,13 @@ def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
         )
 
 
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """Name the running test where scripts/pytest-crash-report.sh reads it after a crash."""
+    path = os.environ.get("AIOGST_RUNNING_TEST")
+    if path:
+        Path(path).write_text(nodeid + "\n")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Run ``async def`` tests to completion on the loop :func:`_nothing_left_behind` made."""
