@@ -121,6 +121,10 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 # As an installed Debian does (debootstrap does not): the machine's name resolves locally.
 # Without it Firefox asks the DNS server for it at every start (its profile lock names the
 # host's address), out of the tests' namespaces, and waits 12 s there for no answer.
+# And localhost is in /etc/hosts: a fresh chroot has none, and a test that connects to
+# "localhost" failed with "Temporary failure in name resolution" there.
+grep -qE '^127\.0\.0\.1[[:space:]](.*[[:space:]])?localhost([[:space:]]|$)' "$root/etc/hosts" 2>/dev/null ||
+  printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >>"$root/etc/hosts"
 name="$(hostname)"
 grep -qw -- "$name" "$root/etc/hosts" 2>/dev/null || echo "127.0.1.1	$name" >>"$root/etc/hosts"
 
