@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .gst import GLib, Gst
+from .gst import GLib, Gst, GstWebRTC
 
 if TYPE_CHECKING:
     from .glibloop import GLibLoop
@@ -173,6 +173,11 @@ class LivenessMonitor:
         with self._lock:
             channel = self._keepalive
         if channel is None:
+            return
+        # Only an open channel is linked to the SCTP transport: webrtcbin 1.22 dereferences
+        # the channel's transport before looking at its state, so a send on a channel not
+        # yet linked (the connection is up, the SCTP association not yet) crashes the process.
+        if channel.get_property("ready-state") != GstWebRTC.WebRTCDataChannelState.OPEN:
             return
         try:
             channel.send_data_full(GLib.Bytes.new(b"\x00"))
