@@ -42,7 +42,8 @@ marked "GLib thread" or "streaming thread" finds these and no others), each with
 - One ``dtlsdec`` made and dropped on a thread of its own when the first peer connection
   starts (``gst.warm_up_dtls``): an element outside any pipeline, made only so that
   GStreamer 1.22 generates its process-wide default DTLS key meanwhile (element factories
-  are thread-safe; dtlsdec makes the default key inside a g_once_init_enter).
+  are thread-safe; dtlsdec makes the default key inside a g_once_init_enter). The
+  interpreter waits for that thread at exit: OpenSSL must not be cleaned up under it.
 
 Everything else — the threshold of ``bufferedamountlow``, closing a channel, liveness
 probes and keepalive pokes, tracks, senders, transceivers — runs on the GLib thread.

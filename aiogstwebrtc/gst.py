@@ -99,14 +99,17 @@ def warm_up_dtls() -> None:
     waited for (its transports are made then), although ours replaces it. Started when the
     first peer connection starts, the key is made while the pipeline and the GLib loop
     come up. The thread makes one element outside any pipeline, which GStreamer allows
-    from any thread (listed in :mod:`aiogstwebrtc.glibloop`).
+    from any thread (listed in :mod:`aiogstwebrtc.glibloop`). It is not a daemon thread:
+    the interpreter waits for it at exit (at most the key's time). A program ending while
+    the key was still being made crashed otherwise: OpenSSL's exit clean-up freed the locks
+    the key generation was using (SIGSEGV in ``RAND_priv_bytes``).
     """
     global _dtls_warmed
     if _dtls_warmed:
         return
     _dtls_warmed = True
     ensure_init()
-    threading.Thread(target=_make_dtlsdec, name="aiogst-dtls-warm-up", daemon=True).start()
+    threading.Thread(target=_make_dtlsdec, name="aiogst-dtls-warm-up", daemon=False).start()
 
 
 def _make_dtlsdec() -> None:
