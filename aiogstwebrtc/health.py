@@ -174,9 +174,9 @@ class LivenessMonitor:
             channel = self._keepalive
         if channel is None:
             return
-        # Only an open channel is linked to the SCTP transport: webrtcbin 1.22 dereferences
-        # the channel's transport before looking at its state, so a send on a channel not
-        # yet linked (the connection is up, the SCTP association not yet) crashes the process.
+        # Only an open channel is linked to the SCTP transport: webrtcbin (1.22 and 1.26)
+        # dereferences the channel's transport before looking at its state, so a send on a
+        # channel not yet linked (connection up, SCTP association not yet) crashes the process.
         if channel.get_property("ready-state") != GstWebRTC.WebRTCDataChannelState.OPEN:
             return
         try:

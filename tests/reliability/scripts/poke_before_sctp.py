@@ -2,8 +2,8 @@
 
 The liveness monitor can find a connection silent between ``connected`` and the SCTP
 association (a loaded machine): its poke must then be skipped. Run as a child process
-because, done wrong, it crashes the process (webrtcbin 1.22 dereferences the channel's
-missing SCTP transport). Prints ``keepalives sent: N``.
+because, done wrong, it crashes the process (webrtcbin 1.22 and 1.26 dereference the
+channel's missing SCTP transport). Prints ``keepalives sent: N``.
 """
 
 from __future__ import annotations
