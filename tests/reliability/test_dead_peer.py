@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -14,21 +11,13 @@ from aiogstwebrtc import Configuration, PeerConnection, WebRTCError
 from aiogstwebrtc.media import RemoteTrack, VideoSource
 from tests.helpers import connected_pair, wire_trickle
 from tests.reliability.netfilter import impaired
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.reliability.scripts import run_script
 
 
 def test_a_keepalive_poke_before_the_sctp_association_is_skipped() -> None:
     # The bench's 250 pairs at once crashed here (SIGSEGV) on 1.22: a poke reached a
     # keepalive channel not yet linked to an SCTP transport.
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "reliability" / "scripts" / "poke_before_sctp.py")],
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "PYTHONFAULTHANDLER": "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_script("poke_before_sctp.py", timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "keepalives sent: 0" in result.stdout, result.stdout + result.stderr[-2000:]
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.helpers import connected_pair
 from tests.leakcheck import fd_count, python_threads, rss_bytes, thread_count
+from tests.reliability.scripts import run_script
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _negotiate_and_talk(number: int) -> None:
@@ -58,18 +55,9 @@ def test_interpreter_exit_with_live_peers_neither_hangs_nor_crashes(mode: str) -
     # to crash in about half the runs: the DTLS warm-up thread was still making GStreamer's
     # default key when the process exited, and OpenSSL's exit clean-up freed its locks
     # under it (SIGSEGV in RAND_priv_bytes).
-    script = ROOT / "tests" / "reliability" / "scripts" / "exit_with_live_peers.py"
     for _ in range(50 // 4 + 1):  # 13 runs of each mode
         started = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, str(script), mode],
-            cwd=ROOT,
-            # faulthandler: a crash at exit prints every thread's Python stack.
-            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "PYTHONFAULTHANDLER": "1"},
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = run_script("exit_with_live_peers.py", mode, timeout=30)
         assert "leaving with live peers" in result.stdout, result.stderr[-2000:]
         assert result.returncode == (1 if mode == "exception" else 0), result.stderr[-2000:]
         assert time.monotonic() - started < 15
