@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,9 +64,22 @@ def _version_of(python: str) -> tuple[int, int] | None:
         return None
 
 
+def _pyenv_interpreters() -> list[str]:
+    """pyenv's installed interpreters, newest first: its shims on PATH only run the versions
+    made global, so a ``python3.12`` installed beside a 3.11 global is found here."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = []
+    for python in root.glob("*/bin/python3"):
+        match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", python.parent.parent.name)
+        if match is not None and os.access(python, os.X_OK):
+            found.append((tuple(int(part) for part in match.groups()), str(python)))
+    return [python for _, python in sorted(found, reverse=True)]
+
+
 def find_interpreter(minimum: tuple[int, int]) -> str | None:
-    """The newest interpreter on PATH (or ours) at least ``minimum``, or None."""
+    """The newest interpreter on PATH (else pyenv's, else ours) at least ``minimum``, or None."""
     candidates = [shutil.which(name) for name in INTERPRETERS]
+    candidates.extend(_pyenv_interpreters())
     candidates.append(sys.executable)
     for candidate in candidates:
         if candidate is None:
