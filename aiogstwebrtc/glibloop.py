@@ -33,8 +33,11 @@ marked "GLib thread" or "streaming thread" finds these and no others), each with
 - ``VideoSource.push`` (``Gst.Buffer.new_wrapped_bytes``, appsrc's ``push-buffer``):
   documented "any thread"; appsrc's queue is MT-safe and the appsrc is read under the
   source's lock.
-- ``RemoteTrack`` frames (``Gst.Sample``, ``Buffer.map`` in ``_to_frame``): a sample is ours
-  once pulled from appsink; its buffer is mapped read-only.
+- ``RemoteTrack`` frames (``Gst.Sample``, and ``gst_buffer_map``/``gst_buffer_unmap``
+  through ctypes in ``media/mapped.py``): a sample is ours once pulled from appsink; its
+  buffer is mapped read-only for as long as a frame's array views it, and unmapped on
+  whichever thread drops the last view (mapping a buffer we hold a reference to is MT-safe;
+  a later write upstream goes to a copy GStreamer makes).
 - The last reference to a closed peer's ICE agent when TURN was used
   (``gst.close_ice_agent``): dropped on a timer thread :data:`gst.TURN_RELEASE_GRACE` s after
   the pipeline stopped, once libnice (on its own thread) has released the allocations;

@@ -17,6 +17,7 @@ from ..timeouts import wait_for
 from .codecs import Codec, codec_by_encoding
 from .framebuffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES, FrameBuffer
 from .frames import AudioFrame, VideoFrame, rgb_stride
+from .mapped import read_only_array
 
 if TYPE_CHECKING:
     from ..glibloop import GLibLoop
@@ -243,13 +244,10 @@ class RemoteTrack:
         buffer = sample.get_buffer()
         structure = sample.get_caps().get_structure(0)
         pts = None if buffer.pts == Gst.CLOCK_TIME_NONE else buffer.pts / Gst.SECOND
-        ok, info = buffer.map(Gst.MapFlags.READ)
-        if not ok:
-            raise WebRTCError("could not read a decoded frame")
         try:
-            data = np.frombuffer(info.data, dtype=np.uint8).copy()
-        finally:
-            buffer.unmap(info)
+            data = read_only_array(buffer)  # the decoded memory itself, read-only
+        except ValueError:
+            raise WebRTCError("could not read a decoded frame") from None
         if self.kind == "video":
             width = structure.get_value("width")
             height = structure.get_value("height")
