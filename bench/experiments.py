@@ -16,8 +16,6 @@ Patches (combine with commas, e.g. ``busfilter,latency``):
 - ``rxcoalesce``: data channel messages cross to asyncio in batches (one wake-up per batch).
 - ``dtlsprime``: make webrtcbin's unused default RSA certificate on a background thread as
   soon as GStreamer is initialised, off the first negotiation's path.
-- ``nocopy``: ``RemoteTrack`` hands out decoded frames without a second copy (read-only
-  arrays over the bytes PyGObject already copied out of the buffer).
 """
 
 from __future__ import annotations
@@ -163,37 +161,6 @@ def _patch_dtlsprime() -> None:
         module.ensure_init = ensure_init
 
 
-def _patch_nocopy() -> None:
-    from aiogstwebrtc.gst import Gst
-    from aiogstwebrtc.media.frames import VideoFrame
-    from aiogstwebrtc.media.receiver import RemoteTrack
-
-    cls: Any = RemoteTrack
-    original = cls._to_frame
-
-    def to_frame(self: Any, sample: Any) -> Any:
-        if self.kind != "video":
-            return original(self, sample)
-        import numpy as np
-
-        buffer = sample.get_buffer()
-        structure = sample.get_caps().get_structure(0)
-        pts = None if buffer.pts == Gst.CLOCK_TIME_NONE else buffer.pts / Gst.SECOND
-        ok, info = buffer.map(Gst.MapFlags.READ)
-        if not ok:
-            return original(self, sample)
-        try:
-            data = np.frombuffer(info.data, dtype=np.uint8)  # info.data is already a copy
-        finally:
-            buffer.unmap(info)
-        width, height = structure.get_value("width"), structure.get_value("height")
-        stride = (width * 3 + 3) & ~3
-        rows = data[: stride * height].reshape(height, stride)
-        return VideoFrame(rows[:, : width * 3].reshape(height, width, 3), pts)
-
-    cls._to_frame = to_frame
-
-
 PATCHES: dict[str, Callable[[], None]] = {
     "pacing5": _patch_pacing(5),
     "pacing10": _patch_pacing(10),
@@ -203,7 +170,6 @@ PATCHES: dict[str, Callable[[], None]] = {
     "latency": _patch_latency,
     "rxcoalesce": _patch_rxcoalesce,
     "dtlsprime": _patch_dtlsprime,
-    "nocopy": _patch_nocopy,
 }
 
 
