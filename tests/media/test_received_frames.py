@@ -15,6 +15,7 @@ from aiogstwebrtc.media import AudioSource, RemoteTrack, VideoFrame, VideoSource
 from aiogstwebrtc.media.frames import AudioFrame
 from aiogstwebrtc.media.mapped import read_only_array
 from tests.helpers import wire_trickle
+from tests.reliability.scripts import run_script
 
 
 def _lock_count(memory: Gst.Memory) -> int:
@@ -117,3 +118,17 @@ async def test_holding_many_frames_does_not_stall_the_track() -> None:
         assert np.array_equal(held[0].data, first)
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+@pytest.mark.parametrize("mode", ["closed", "exit"])
+def test_frames_held_past_their_peer_connection_stay_readable(mode: str) -> None:
+    # A frame's buffer stays mapped after the pipeline that decoded it is gone (closed), and
+    # frames still held when the interpreter exits are unmapped then without a crash (exit).
+    result = run_script("frames_outlive_peers.py", mode, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Segmentation" not in result.stderr and "CRITICAL" not in result.stderr
+    if mode == "closed":
+        assert "unchanged after close" in result.stdout, result.stdout + result.stderr[-2000:]
+        assert "frames released" in result.stdout
+    else:
+        assert "leaving with frames held" in result.stdout, result.stderr[-2000:]
