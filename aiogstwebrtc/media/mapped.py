@@ -8,9 +8,10 @@ read-only, and the buffer stays referenced and mapped until the last array viewi
 gone, whichever thread drops it (``gst_buffer_unmap`` is MT-safe on a buffer we hold a
 reference to). Measured in docs/media.md ("Received frames").
 
-The buffer's C pointer is what PyGObject's boxed wrapper hashes to; it is used only after
-checking that it points at a ``GstBuffer`` (its mini-object type). Should a PyGObject
-release change that, :func:`read_only_array` falls back to one copy, as before.
+The buffer's C pointer is what PyGObject's boxed wrapper hashes to; that is checked once
+per process inside a wrapper of our own, and every pointer is checked to point at a
+``GstBuffer`` (its mini-object type) before it is used. Should a PyGObject release change
+either, :func:`read_only_array` falls back to one copy, as before.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class _MapInfo(ctypes.Structure):
 
 
 class _Library:
-    """The three libgstreamer functions used, bound once (None: not usable here)."""
+    """The libgstreamer functions used, bound once; ``usable`` is False where they cannot
+    be (no library found, or PyGObject's wrappers do not hash to their pointers)."""
 
     def __init__(self) -> None:
         self.usable = False
