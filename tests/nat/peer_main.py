@@ -17,8 +17,9 @@ For an ICE restart (tests/nat/test_ice_restart.py), once connected:
 
 - ``{"cmd": "stream", "interval": s}`` (offerer) → sends ``"0"``, ``"1"``, ... on its channel
   every ``interval`` seconds until ``finish``; ``{"cmd": "sink"}`` (answerer) → records them
-- ``{"cmd": "wait_state", "state": ..., "timeout": s}`` → ``{"reached": bool, "seconds"}``
-  (the connection state, from the command on)
+- ``{"cmd": "wait_state", "state": ..., "timeout": s[, "ice": state]}`` → ``{"reached": bool,
+  "seconds", "ice"}`` (the connection state, from the command on; with ``ice``, also until
+  the ICE connection state is that, within the same timeout)
 - ``{"cmd": "restart"}`` (offerer) → ``restart_ice()`` then a new offer, set locally, with
   every candidate (and whether ``negotiationneeded`` fired); ``{"cmd": "reanswer", "sdp"}``
   (answerer) → the answer to it
@@ -207,6 +208,12 @@ async def _wait_state(peer: Peer, command: dict[str, Any]) -> dict[str, Any]:
         await pc.wait_for_connection_state(command["state"], float(command["timeout"]))
     except Exception as exc:  # the state a test waits for may never come: say so
         return {"reached": False, "state": pc.connection_state, "why": repr(exc)}
+    # The connection state and the ICE connection state are separate events: after a path
+    # came back, the liveness watch can say "connected" before webrtcbin's ICE state does.
+    ice_state = command.get("ice")
+    deadline = started + float(command["timeout"])
+    while ice_state and pc.ice_connection_state != ice_state and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
     since = peer.restarted_at
     ice = [(s, round(t - since, 3)) for s, t in peer.ice_times if t >= since > 0]
     return {"reached": True, "seconds": round(time.monotonic() - started, 3), "ice": ice}

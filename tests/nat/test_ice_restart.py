@@ -98,7 +98,9 @@ async def test_restart_ice_recovers_after_the_nat_changes_its_address(
         assert {entry.split()[0] for entry in fresh} == {new_address}, reoffer["sdp"]
         reanswer = await answerer.ask(cmd="reanswer", sdp=reoffer["sdp"])
         await offerer.ask(cmd="remote", sdp=reanswer["sdp"])
-        back = await offerer.ask(wait=15, cmd="wait_state", state="connected", timeout=10)
+        back = await offerer.ask(
+            wait=15, cmd="wait_state", state="connected", ice="connected", timeout=10
+        )
         assert back["reached"], back
         # libnice checked again (checking), then connected: seconds after restart_ice()
         ice = back["ice"]
