@@ -6,8 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiogstwebrtc import Configuration, DataChannel, PeerConnection
+
+if TYPE_CHECKING:
+    from aiogstwebrtc.media import AudioSource, RemoteTrack, VideoSource
 
 
 @dataclass
@@ -77,3 +81,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def media_pair(
+    *sources: VideoSource | AudioSource,
+) -> tuple[PeerConnection, PeerConnection, asyncio.Queue[RemoteTrack]]:
+    """``a`` sends ``sources`` to ``b`` (trickle, negotiated); ``b``'s tracks come in the queue."""
+    a, b = PeerConnection(), PeerConnection()
+    tracks: asyncio.Queue[RemoteTrack] = asyncio.Queue()
+    b.on("track", tracks.put_nowait)
+    wire_trickle(a, b)
+    for source in sources:
+        await a.add_track(source)
+    offer = await a.create_offer()
+    await a.set_local_description(offer)
+    await a.set_remote_description(await b.handle_offer(offer))
+    return a, b, tracks

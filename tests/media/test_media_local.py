@@ -14,7 +14,7 @@ import pytest
 from aiogstwebrtc import PeerConnection
 from aiogstwebrtc.media import AudioSource, RemoteTrack, VideoFrame, VideoSource
 from aiogstwebrtc.media.frames import rgb_stride
-from tests.helpers import connected_pair, wire_trickle
+from tests.helpers import connected_pair, media_pair
 from tests.leakcheck import rss_bytes
 
 
@@ -24,25 +24,12 @@ async def _renegotiate(a: PeerConnection, b: PeerConnection) -> None:
     await a.set_remote_description(await b.handle_offer(offer))
 
 
-async def _media_pair(
-    *sources: VideoSource | AudioSource,
-) -> tuple[PeerConnection, PeerConnection, asyncio.Queue[RemoteTrack]]:
-    a, b = PeerConnection(), PeerConnection()
-    tracks: asyncio.Queue[RemoteTrack] = asyncio.Queue()
-    b.on("track", tracks.put_nowait)
-    wire_trickle(a, b)
-    for source in sources:
-        await a.add_track(source)
-    await _renegotiate(a, b)
-    return a, b, tracks
-
-
 # 322 pixels: RGB rows of 966 bytes that GStreamer pads to 968 (a wrong stride on either
 # side shifts each row by 2 bytes more than the last and mixes the colour channels).
 @pytest.mark.parametrize(("width", "height"), [(320, 240), (322, 240)])
 async def test_numpy_frames_arrive_with_their_size_and_colour(width: int, height: int) -> None:
     source = VideoSource.from_frames(width, height, framerate=30)
-    a, b, tracks = await _media_pair(source)
+    a, b, tracks = await media_pair(source)
     colour = np.array([200, 40, 40], dtype=np.uint8)
     frame = np.broadcast_to(colour, (height, width, 3)).copy()
 
@@ -78,7 +65,7 @@ async def test_numpy_frames_arrive_with_their_size_and_colour(width: int, height
 async def test_record_writes_a_file_discoverer_reads(
     tmp_path: Path, codec: str, suffix: str, container: str
 ) -> None:
-    a, b, tracks = await _media_pair(VideoSource(codec=codec, width=320, height=240))
+    a, b, tracks = await media_pair(VideoSource(codec=codec, width=320, height=240))
     try:
         track = await asyncio.wait_for(tracks.get(), 15)
         path = await track.record(tmp_path / f"out{suffix}", duration=2.0)
@@ -96,7 +83,7 @@ async def test_record_writes_a_file_discoverer_reads(
 
 
 async def test_record_leaves_no_ended_handler_behind(tmp_path: Path) -> None:
-    a, b, tracks = await _media_pair(VideoSource(width=320, height=240))
+    a, b, tracks = await media_pair(VideoSource(width=320, height=240))
     try:
         track = await asyncio.wait_for(tracks.get(), 15)
         handlers_before = len(track._events._handlers.get("ended", []))
@@ -160,7 +147,7 @@ async def test_renegotiation_keeps_the_data_channel_in_order() -> None:
 
 
 async def test_a_slow_consumer_does_not_grow_memory() -> None:
-    a, b, tracks = await _media_pair(VideoSource(width=320, height=240, framerate=30))
+    a, b, tracks = await media_pair(VideoSource(width=320, height=240, framerate=30))
     try:
         track = await asyncio.wait_for(tracks.get(), 15)
         await asyncio.wait_for(track.recv(), 15)
@@ -182,7 +169,7 @@ async def test_a_slow_consumer_does_not_grow_memory() -> None:
 
 
 async def test_a_blocked_loop_does_not_pile_up_720p_frames() -> None:
-    a, b, tracks = await _media_pair(VideoSource(width=1280, height=720, framerate=30))
+    a, b, tracks = await media_pair(VideoSource(width=1280, height=720, framerate=30))
     try:
         track = await asyncio.wait_for(tracks.get(), 15)
         for _ in range(10):  # decoder, converter and pools at their working size

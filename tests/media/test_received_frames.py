@@ -14,7 +14,7 @@ from aiogstwebrtc.gst import Gst, ensure_init
 from aiogstwebrtc.media import AudioSource, RemoteTrack, VideoFrame, VideoSource
 from aiogstwebrtc.media.frames import AudioFrame
 from aiogstwebrtc.media.mapped import read_only_array
-from tests.helpers import wire_trickle
+from tests.helpers import media_pair
 from tests.reliability.scripts import run_script
 
 
@@ -58,14 +58,7 @@ def test_an_empty_buffer_gives_an_empty_array() -> None:
 async def _receiving(
     source: VideoSource | AudioSource,
 ) -> tuple[PeerConnection, PeerConnection, RemoteTrack]:
-    a, b = PeerConnection(), PeerConnection()
-    tracks: asyncio.Queue[RemoteTrack] = asyncio.Queue()
-    b.on("track", tracks.put_nowait)
-    wire_trickle(a, b)
-    await a.add_track(source)
-    offer = await a.create_offer()
-    await a.set_local_description(offer)
-    await a.set_remote_description(await b.handle_offer(offer))
+    a, b, tracks = await media_pair(source)
     return a, b, await asyncio.wait_for(tracks.get(), 15)
 
 

@@ -13,22 +13,15 @@ import gc
 import sys
 from typing import Any
 
-from aiogstwebrtc import PeerConnection
-from aiogstwebrtc.media import RemoteTrack, VideoSource
-from tests.helpers import wire_trickle
+from aiogstwebrtc.media import VideoSource
+from tests.helpers import media_pair
 
 HELD: list[Any] = []
 
 
 async def main(mode: str) -> None:
-    a, b = PeerConnection(), PeerConnection()
-    tracks: asyncio.Queue[RemoteTrack] = asyncio.Queue()
-    b.on("track", tracks.put_nowait)
-    wire_trickle(a, b)
-    await a.add_track(VideoSource("videotestsrc is-live=true pattern=ball", width=320, height=240))
-    offer = await a.create_offer()
-    await a.set_local_description(offer)
-    await a.set_remote_description(await b.handle_offer(offer))
+    moving = VideoSource("videotestsrc is-live=true pattern=ball", width=320, height=240)
+    a, b, tracks = await media_pair(moving)
     track = await asyncio.wait_for(tracks.get(), 15)
     for _ in range(10):
         frame = await asyncio.wait_for(track.recv(), 15)
