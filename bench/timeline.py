@@ -23,11 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -59,8 +61,11 @@ STAGES = (
 _NICE = {2: "checking", 3: "connected", 4: "ready"}
 
 
-async def one_open() -> dict[str, float]:
-    """One pair of ours opened with every stage stamped; ms after ``create_offer()``."""
+async def one_open(on_start: Callable[[], None] | None = None) -> dict[str, float]:
+    """One pair of ours opened with every stage stamped; ms after ``create_offer()``.
+
+    ``on_start`` runs when the clock starts (``--gst-log`` writes its mark there).
+    """
     from aiogstwebrtc import DataChannel, IceCandidate, PeerConnection
     from aiogstwebrtc.gst import read_ice_agent, read_object_property
 
@@ -134,6 +139,8 @@ async def one_open() -> dict[str, float]:
         answerer.on("icecandidate", forward(offerer))
         channel = await offerer.create_data_channel("bench")
         start[0] = time.perf_counter()
+        if on_start is not None:
+            on_start()
         offer = await offerer.create_offer()
         mark("offer_created")
         await offerer.set_local_description(offer)
@@ -152,9 +159,9 @@ async def one_open() -> dict[str, float]:
     return dict(marks)
 
 
-async def _warm(rounds: int) -> list[dict[str, float]]:
+async def _warm(rounds: int, on_start: Callable[[], None] | None = None) -> list[dict[str, float]]:
     await one_open()  # untimed: plugins, certificate, the GLib thread
-    return [await one_open() for _ in range(rounds)]
+    return [await one_open(on_start) for _ in range(rounds)]
 
 
 def _cold_child() -> None:
@@ -195,12 +202,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="warm pairs")
     parser.add_argument("--cold", type=int, default=5, help="fresh processes")
     parser.add_argument("--json", type=str, default="", help="write every sample here")
+    parser.add_argument(
+        "--gst-log",
+        action="store_true",
+        help="warm rounds only, stages also from GStreamer's debug log (bench.gst_timeline)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(args_list)
     ensure_namespace(args_list, module="bench.timeline")
     if args.child:
         _cold_child()
         return 0
+    if args.gst_log:
+        return _gst_log(args.rounds, args.json)
     warm = asyncio.run(_warm(args.rounds)) if args.rounds else []
     cold = _cold(args.cold) if args.cold else []
     result = {"warm": summary(warm), "cold": summary(cold)}
@@ -212,6 +226,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"medians": result, "warm": warm, "cold": cold}, out, indent=1)
+    return 0
+
+
+def _gst_log(rounds: int, json_path: str) -> int:
+    """Warm rounds with GStreamer's debug log on; its steps beside ours."""
+    from . import gst_timeline
+
+    with tempfile.TemporaryDirectory(prefix="bench-timeline-") as directory:
+        path = os.path.join(directory, "gst.log")
+        os.environ.update(gst_timeline.debug_environment(path))  # before gst_init
+        ours = asyncio.run(_warm(rounds, gst_timeline.mark))
+        with open(path) as log:
+            theirs = gst_timeline.parse(log.read())
+    if len(theirs) != len(ours):
+        raise RuntimeError(f"{len(ours)} rounds but {len(theirs)} marks in GStreamer's log")
+    print(f"{rounds} warm rounds with GStreamer's debug log on; medians, ms after create_offer()")
+    print("\nfrom GStreamer's log:")
+    for name, _pattern, _which in gst_timeline.GST_STEPS:
+        values = [r[name] for r in theirs if name in r]
+        if values:
+            print(f"  {name:44} {median(values):8.2f}  ({len(values)} rounds)")
+    print("\nours (perf_counter in the signal handlers), same rounds:")
+    for stage, value in summary(ours).items():
+        print(f"  {stage:44} {value:8.2f}")
+    if json_path:
+        with open(json_path, "w") as out:
+            json.dump({"gst": theirs, "ours": ours}, out, indent=1)
     return 0
 
 

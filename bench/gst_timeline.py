@@ -1,0 +1,124 @@
+"""An open's stages from GStreamer's own debug log (``python -m bench.timeline --gst-log``).
+
+GStreamer stamps every debug line with the time since ``gst_init`` on its monotonic clock,
+on the thread that logs it. :func:`debug_environment` asks for a few categories at the
+levels where webrtcbin, the DTLS and SCTP elements and the data channels report their
+steps (a few hundred lines per open, not the per-packet ``LOG`` level); :func:`mark` writes
+a line of our own into the same log when the clock of ``bench.timeline`` starts, and
+:func:`parse` gives, for every round, each step's time in ms after that line.
+
+The steps, in the order an open takes them (first and last occurrence where both sides
+report one):
+
+- webrtcbin's operation thread: creating the offer (which builds the transport and SCTP
+  elements for the data channel), setting it locally, the answerer's set-remote, create and
+  set-local, the offerer's set-remote of the answer; ICE gathering complete; connection
+  state ``connecting`` and ``connected``;
+- the DTLS elements: a handshake starting (``dtlsenc`` starts its connection) and done
+  (``dtlsconnection``: keys exported);
+- usrsctp (``sctpassociation``): the association up;
+- the data channels: DATA_CHANNEL_OPEN sent, a channel open in webrtcbin.
+
+Debug logging costs time itself (each line is formatted and written): compare the open
+time of a ``--gst-log`` run with one without it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["GST_STEPS", "debug_environment", "mark", "parse"]
+
+#: Categories and levels: DEBUG only where the step is logged at DEBUG.
+CATEGORIES = (
+    "webrtcbin:5,webrtctransportreceivebin:5,webrtctransportsendbin:4,dtlsenc:5,"
+    "dtlsconnection:4,sctpassociation:5,webrtcdatachannel:4"
+)
+_RECEIVE_BIN_PLAYING = r"transport_receive_bin_change_state: changing state: PAUSED => PLAYING"
+
+#: (step, thread-independent pattern on the message, "first" or "last").
+GST_STEPS: tuple[tuple[str, str, str], ...] = (
+    ("offer: webrtcbin starts creating it", r"creating offer sdp", "first"),
+    ("offer: transport elements built", _RECEIVE_BIN_PLAYING, "first"),
+    ("offer: set locally", r"set local offer", "first"),
+    ("offerer: ICE gathering complete", r"gathering\(1\) to complete\(2\)", "first"),
+    ("answerer: set remote offer", r"set remote offer", "first"),
+    ("answerer: transport elements built", _RECEIVE_BIN_PLAYING, "last_before_answer"),
+    ("answerer: creating the answer", r"creating answer sdp", "first"),
+    ("answerer: answer set locally", r"set local answer", "first"),
+    ("offerer: set remote answer", r"set remote answer", "first"),
+    ("connection state connecting (first side)", r"new\(0\) to connecting\(1\)", "first"),
+    ("DTLS handshake starts (first side)", r"starting connection", "first"),
+    ("DTLS handshake done (both)", r"handshake just completed successfully", "last"),
+    ("connection state connected (both)", r"connecting\(1\) to connected\(2\)", "last"),
+    ("SCTP association up (both)", r"SCTP association connected", "last"),
+    ("DCEP: DATA_CHANNEL_OPEN sent", r"Sending channel open", "first"),
+    ("data channel open in webrtcbin (both)", r"We are open and ready for data", "last"),
+)
+
+_LINE = re.compile(r"^(\d+):(\d\d):(\d\d)\.(\d{9})\s+\d+\s+(0x[0-9a-f]+)\s+\w+\s+(\S+)\s+(.*)$")
+_MARK = "aiogstwebrtc bench: clock starts"
+
+
+def debug_environment(path: str) -> dict[str, str]:
+    """Environment variables that send these categories' log to ``path`` (before gst_init)."""
+    return {"GST_DEBUG": CATEGORIES, "GST_DEBUG_FILE": path, "GST_DEBUG_NO_COLOR": "1"}
+
+
+def mark() -> None:
+    """Write the round's start line into GStreamer's debug log (any thread)."""
+    from aiogstwebrtc.gst import Gst
+
+    category = _category()
+    Gst.debug_log_literal(category, Gst.DebugLevel.ERROR, "bench", "mark", 0, None, _MARK)
+
+
+_CATEGORY: list[Any] = []
+
+
+def _category() -> Any:
+    from aiogstwebrtc.gst import Gst
+
+    if not _CATEGORY:
+        found = [c for c in Gst.debug_get_all_categories() if c.get_name() == "webrtcbin"]
+        if not found:
+            raise RuntimeError("webrtcbin's debug category is not registered")
+        _CATEGORY.append(found[0])
+    return _CATEGORY[0]
+
+
+def _nanoseconds(match: re.Match[str]) -> int:
+    hours, minutes, seconds, fraction = (int(match.group(i)) for i in range(1, 5))
+    return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + fraction
+
+
+def parse(text: str) -> list[dict[str, float]]:
+    """Every round's steps, in ms after its :func:`mark` line."""
+    rounds: list[list[tuple[float, str]]] = []
+    start = 0
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if match is None:
+            continue
+        now = _nanoseconds(match)
+        if _MARK in match.group(7):
+            rounds.append([])
+            start = now
+        elif rounds:
+            rounds[-1].append(((now - start) / 1e6, match.group(7)))
+    return [_steps(lines) for lines in rounds]
+
+
+def _steps(lines: list[tuple[float, str]]) -> dict[str, float]:
+    steps: dict[str, float] = {}
+    answer_created = next((t for t, text in lines if "creating answer sdp" in text), None)
+    for name, pattern, which in GST_STEPS:
+        regex = re.compile(pattern)
+        times = [t for t, text in lines if regex.search(text)]
+        if which == "last_before_answer":
+            times = [t for t in times if answer_created is not None and t < answer_created]
+            which = "last"
+        if times:
+            steps[name] = times[0] if which == "first" else times[-1]
+    return steps

@@ -1,0 +1,57 @@
+"""``python -m bench.timeline --gst-log`` finds every step of an open in GStreamer's own log.
+
+The steps are recognised by the text webrtcbin, the DTLS and SCTP elements and the data
+channels log (bench/gst_timeline.py); a GStreamer release that words them differently
+would silently drop rows from docs/performance.md's timeline. Two real opens, in order.
+No timing is asserted beyond the order the steps must come in.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Steps that must come in this order in every open.
+ORDER = (
+    "offer: webrtcbin starts creating it",
+    "offer: transport elements built",
+    "offer: set locally",
+    "answerer: set remote offer",
+    "answerer: transport elements built",
+    "answerer: creating the answer",
+    "answerer: answer set locally",
+    "offerer: set remote answer",
+    "DTLS handshake starts (first side)",
+    "DTLS handshake done (both)",
+    "SCTP association up (both)",
+    "DCEP: DATA_CHANNEL_OPEN sent",
+    "data channel open in webrtcbin (both)",
+)
+
+
+def test_every_step_of_an_open_is_found_in_gstreamers_log_in_order(tmp_path: Path) -> None:
+    from bench.gst_timeline import GST_STEPS
+
+    out = tmp_path / "timeline.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.timeline", "--gst-log", "--rounds", "2", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = json.loads(out.read_text())
+    assert len(result["gst"]) == len(result["ours"]) == 2
+    for steps, ours in zip(result["gst"], result["ours"], strict=True):
+        missing = [name for name, _pattern, _which in GST_STEPS if name not in steps]
+        assert not missing, f"not found in GStreamer's log: {missing}"
+        times = [steps[name] for name in ORDER]
+        assert times == sorted(times), dict(zip(ORDER, times, strict=True))
+        assert 0 <= steps["offer: webrtcbin starts creating it"] < ours["offer_created"]
+        # webrtcbin opens the channel before the asyncio side hears of it
+        assert steps["data channel open in webrtcbin (both)"] <= ours["open_answerer"]
