@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["GST_STEPS", "debug_environment", "mark", "parse"]
+__all__ = ["GST_STEPS", "debug_environment", "log_line", "mark", "parse"]
 
 #: Categories and levels: DEBUG only where the step is logged at DEBUG.
 CATEGORIES = (
@@ -68,10 +68,14 @@ def debug_environment(path: str) -> dict[str, str]:
 
 def mark() -> None:
     """Write the round's start line into GStreamer's debug log (any thread)."""
+    log_line(_MARK)
+
+
+def log_line(text: str) -> None:
+    """Write ``text`` into GStreamer's debug log, as an ERROR of webrtcbin's category."""
     from aiogstwebrtc.gst import Gst
 
-    category = _category()
-    Gst.debug_log_literal(category, Gst.DebugLevel.ERROR, "bench", "mark", 0, None, _MARK)
+    Gst.debug_log_literal(_category(), Gst.DebugLevel.ERROR, "bench", "mark", 0, None, text)
 
 
 _CATEGORY: list[Any] = []

@@ -1,4 +1,4 @@
-"""``python -m bench.timeline --gst-log`` finds every step of an open in GStreamer's own log.
+"""``bench.timeline --gst-log`` and ``bench.rtt_path`` find their steps in GStreamer's own log.
 
 The steps are recognised by the text webrtcbin, the DTLS and SCTP elements and the data
 channels log (bench/gst_timeline.py); a GStreamer release that words them differently
@@ -55,3 +55,21 @@ def test_every_step_of_an_open_is_found_in_gstreamers_log_in_order(tmp_path: Pat
         assert 0 <= steps["offer: webrtcbin starts creating it"] < ours["offer_created"]
         # webrtcbin opens the channel before the asyncio side hears of it
         assert steps["data channel open in webrtcbin (both)"] <= ours["open_answerer"]
+
+
+def test_every_hop_of_a_round_trip_is_found_in_gstreamers_log() -> None:
+    """``python -m bench.rtt_path``: each direction's twelve steps, for every round trip."""
+    from bench.rtt_path import STEPS
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.rtt_path", "--rounds", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "(3 rounds parsed)" in completed.stdout, completed.stdout
+    assert "not found" not in completed.stdout, completed.stdout
+    rows = [line for line in completed.stdout.splitlines() if line.startswith("| 1 ")]
+    assert len(rows) == len(STEPS), completed.stdout
