@@ -44,7 +44,7 @@ _MARK_OFFERER = "aiogstwebrtc bench: rtt offerer's asyncio handler"
 
 #: (step, pattern, who runs it). Each appears once per direction, in this order.
 STEPS: tuple[tuple[str, str, str], ...] = (
-    ("send_data called", r"webrtc_data_channel_send_data", "the library's GLib thread"),
+    ("send_data called", r"webrtc_data_channel_send_data", "asyncio (send() calls webrtcbin)"),
     ("pulled from the channel's appsrc", r"on_appsrc_data", "appsrc's pad task"),
     ("handed to usrsctp", r"gst_sctp_enc_sink_chain:.*Sending buffer", "appsrc's pad task"),
     ("SCTP packet pushed on", r"gst_sctp_enc_srcpad_loop", "sctpenc's pad task"),
@@ -97,6 +97,10 @@ def _steps(lines: list[tuple[float, str, str]]) -> dict[str, tuple[float, str]]:
             hit = next((t for t in lines if low <= t[0] <= high and regex.search(t[2])), None)
             if hit is not None:
                 found[f"{direction} {name}"] = (hit[0], hit[1])
+    sender = found.get("1 send_data called")
+    if sender is not None:  # the handlers run on the thread that called send(): asyncio's
+        for name in ("answerer's asyncio handler", "offerer's asyncio handler"):
+            found[name] = (found[name][0], sender[1])
     return found
 
 
