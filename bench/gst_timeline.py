@@ -17,7 +17,8 @@ report one):
 - the DTLS elements: a handshake starting (``dtlsenc`` starts its connection) and done
   (``dtlsconnection``: keys exported);
 - usrsctp (``sctpassociation``): the association up;
-- the data channels: DATA_CHANNEL_OPEN sent, a channel open in webrtcbin.
+- the data channels: DATA_CHANNEL_OPEN sent, the last channel (the hidden keep-alive
+  channel included) open in webrtcbin.
 
 Debug logging costs time itself (each line is formatted and written): compare the open
 time of a ``--gst-log`` run with one without it.
@@ -54,7 +55,7 @@ GST_STEPS: tuple[tuple[str, str, str], ...] = (
     ("connection state connected (both)", r"connecting\(1\) to connected\(2\)", "last"),
     ("SCTP association up (both)", r"SCTP association connected", "last"),
     ("DCEP: DATA_CHANNEL_OPEN sent", r"Sending channel open", "first"),
-    ("data channel open in webrtcbin (both)", r"We are open and ready for data", "last"),
+    ("every channel open in webrtcbin", r"We are open and ready for data", "last"),
 )
 
 _LINE = re.compile(r"^(\d+):(\d\d):(\d\d)\.(\d{9})\s+\d+\s+(0x[0-9a-f]+)\s+\w+\s+(\S+)\s+(.*)$")
