@@ -90,16 +90,18 @@ T = TypeVar("T")
 
 
 def prewarm() -> None:
-    """Initialise GStreamer and start its one-time DTLS set-up now, in the background.
+    """Initialise GStreamer and start its one-time set-up now, in the background.
 
-    GStreamer 1.22 makes a process-wide default DTLS key (RSA-2048, 80-350 ms) the first
-    time a connection's transports are made. The first peer connection starts making it
-    when it starts; an application that calls ``prewarm()`` at start-up has it ready
-    before its first offer. Optional, cheap, safe to call twice.
+    The first connection of a process loads the plugins its transports need and sets up
+    their classes once (OpenSSL, libsrtp, usrsctp, libnice), and GStreamer 1.22 makes a
+    process-wide default DTLS key (RSA-2048, 80-350 ms) then. The first peer connection
+    starts all that on a thread of its own when it starts; an application that calls
+    ``prewarm()`` at start-up has it done before its first offer. Optional, cheap, safe
+    to call twice.
     """
-    from .gst import warm_up_dtls
+    from .gst import warm_up_elements
 
-    warm_up_dtls()
+    warm_up_elements()
 
 
 def run(main: Coroutine[Any, Any, T], *, gi_events: bool = False) -> T:

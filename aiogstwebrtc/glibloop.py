@@ -42,10 +42,12 @@ marked "GLib thread" or "streaming thread" finds these and no others), each with
   (``gst.close_ice_agent``): dropped on a timer thread :data:`gst.TURN_RELEASE_GRACE` s after
   the pipeline stopped, once libnice (on its own thread) has released the allocations;
   ``g_object_unref`` is thread-safe and nothing else uses the agent by then.
-- One ``dtlsdec`` made and dropped on a thread of its own when the first peer connection
-  starts (``gst.warm_up_dtls``): an element outside any pipeline, made only so that
-  GStreamer 1.22 generates its process-wide default DTLS key meanwhile (element factories
-  are thread-safe; dtlsdec makes the default key inside a g_once_init_enter). The
+- One of each element a connection's transports need (``gst.WARM_UP_ELEMENTS``, ``dtlsdec``
+  first) made and dropped on a thread of its own when the first peer connection starts or
+  ``prewarm()`` is called (``gst.warm_up_elements``): elements outside any pipeline, made
+  only so that their plugins load and their classes set up (and GStreamer 1.22 generates
+  its process-wide default DTLS key) meanwhile. Element factories and GType class set-up
+  are thread-safe; dtlsdec makes the default key inside a g_once_init_enter. The
   interpreter waits for that thread at exit: OpenSSL must not be cleaned up under it.
 
 Everything else — the threshold of ``bufferedamountlow``, closing a channel, liveness

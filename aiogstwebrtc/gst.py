@@ -88,35 +88,69 @@ def ensure_init() -> None:
             _initialised = True
 
 
-_dtls_warmed = False
+_elements_warmed = False
+
+#: The elements webrtcbin makes for a connection's transports and data channels (1.22 and
+#: 1.26), ``dtlsdec`` first: its first instance makes the DTLS default key on 1.22.
+WARM_UP_ELEMENTS = (
+    "dtlsdec",
+    "dtlsenc",
+    "dtlssrtpenc",
+    "dtlssrtpdec",
+    "dtlssrtpdemux",
+    "srtpenc",
+    "srtpdec",
+    "nicesrc",
+    "nicesink",
+    "sctpenc",
+    "sctpdec",
+    "rtpsession",
+    "rtpssrcdemux",
+    "rtpstorage",
+    "rtprtxsend",
+    "rtpfunnel",
+    "funnel",
+    "queue",
+    "capsfilter",
+    "clocksync",
+    "appsrc",
+    "appsink",
+)
 
 
-def warm_up_dtls() -> None:
-    """Make the DTLS plugin's default certificate now, on a thread of its own.
+def warm_up_elements() -> None:
+    """Make one of each element a connection needs now, on a thread of its own.
 
-    GStreamer 1.22's ``dtlsdec`` generates a process-wide default certificate (an RSA-2048
-    key) when the first one is made: ~190 ms that the first peer connection's first offer
-    waited for (its transports are made then), although ours replaces it. Started when the
-    first peer connection starts, the key is made while the pipeline and the GLib loop
-    come up. The thread makes one element outside any pipeline, which GStreamer allows
-    from any thread (listed in :mod:`aiogstwebrtc.glibloop`). It is not a daemon thread:
-    the interpreter waits for it at exit (at most the key's time). A program ending while
-    the key was still being made crashed otherwise: OpenSSL's exit clean-up freed the locks
-    the key generation was using (SIGSEGV in ``RAND_priv_bytes``).
+    The first offer of a process builds the first transports, and each element's first
+    instance pays its plugin's loading and its class's one-time set-up: OpenSSL and the
+    DTLS default certificate (an RSA-2048 key on GStreamer 1.22, 80-350 ms), libsrtp,
+    usrsctp, libnice. Started when the first peer connection starts (or by
+    :func:`aiogstwebrtc.prewarm`), this runs while the pipeline and the GLib loop come up
+    and the application negotiates, instead of inside the first ``create_offer()``. The
+    thread makes elements outside any pipeline and drops them, which GStreamer allows from
+    any thread (listed in :mod:`aiogstwebrtc.glibloop`). It is not a daemon thread: the
+    interpreter waits for it at exit (at most the key's time). A program ending while the
+    key was still being made crashed otherwise: OpenSSL's exit clean-up freed the locks the
+    key generation was using (SIGSEGV in ``RAND_priv_bytes``).
     """
-    global _dtls_warmed
-    if _dtls_warmed:
+    global _elements_warmed
+    if _elements_warmed:
         return
-    _dtls_warmed = True
+    _elements_warmed = True
     ensure_init()
-    threading.Thread(target=_make_dtlsdec, name="aiogst-dtls-warm-up", daemon=False).start()
+    threading.Thread(target=_make_elements, name="aiogst-warm-up", daemon=False).start()
 
 
-def _make_dtlsdec() -> None:
-    try:
-        Gst.ElementFactory.make("dtlsdec", None)
-    except Exception as exc:  # a missing plugin is reported where it is needed
-        log.debug("DTLS warm-up: %r", exc)
+def _make_elements() -> None:
+    # webrtcbin itself: its plugin loaded only (an instance would start an ICE agent)
+    factory = Gst.ElementFactory.find("webrtcbin")
+    if factory is not None:
+        factory.load()
+    for name in WARM_UP_ELEMENTS:
+        try:
+            Gst.ElementFactory.make(name, None)
+        except Exception as exc:  # a missing plugin is reported where it is needed
+            log.debug("warm-up of %s: %r", name, exc)
 
 
 def element_available(name: str) -> bool:

@@ -30,7 +30,7 @@ from .gst import (
     ensure_init,
     make_element,
     sink_pads,
-    warm_up_dtls,
+    warm_up_elements,
 )
 from .health import LivenessMonitor
 from .memory import limit_arenas, trim_free_memory
@@ -107,7 +107,7 @@ class PeerPipeline:
         self.strategy.check_loop(loop)
         limit_arenas()  # before GStreamer's threads allocate (issue 17)
         ensure_init()
-        warm_up_dtls()  # the first offer does not wait for the DTLS default key (1.22)
+        warm_up_elements()  # the first offer does not wait for plugins and the DTLS key
         self.loop = loop
         self.glib = acquire_glib_loop(loop)  # given back by close(), as is the id:
         self._sctp_association_id = SctpAssociationIds.acquire()
