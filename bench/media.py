@@ -135,7 +135,7 @@ def run(settings: Settings, names: set[str]) -> list[Result]:
     )
     result.peer_status = {
         "aiolibdatachannel": "not run: data channels only (the package has no media API)",
-        "wrtc": "not run: the bench does not drive wrtc's media yet",
+        "wrtc": "not run: its encoder (libwebrtc's) cannot be set like the other two",
     }
     return [result]
 
