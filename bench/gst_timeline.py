@@ -27,9 +27,18 @@ time of a ``--gst-log`` run with one without it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["GST_STEPS", "debug_environment", "log_line", "mark", "parse"]
+__all__ = [
+    "GST_STEPS",
+    "debug_environment",
+    "log_line",
+    "log_lines",
+    "mark",
+    "parse",
+    "split_rounds",
+]
 
 #: Categories and levels: DEBUG only where the step is logged at DEBUG.
 CATEGORIES = (
@@ -62,9 +71,9 @@ _LINE = re.compile(r"^(\d+):(\d\d):(\d\d)\.(\d{9})\s+\d+\s+(0x[0-9a-f]+)\s+\w+\s
 _MARK = "aiogstwebrtc bench: clock starts"
 
 
-def debug_environment(path: str) -> dict[str, str]:
-    """Environment variables that send these categories' log to ``path`` (before gst_init)."""
-    return {"GST_DEBUG": CATEGORIES, "GST_DEBUG_FILE": path, "GST_DEBUG_NO_COLOR": "1"}
+def debug_environment(path: str, categories: str = CATEGORIES) -> dict[str, str]:
+    """Environment variables that send ``categories``' log to ``path`` (before gst_init)."""
+    return {"GST_DEBUG": categories, "GST_DEBUG_FILE": path, "GST_DEBUG_NO_COLOR": "1"}
 
 
 def mark() -> None:
@@ -93,26 +102,36 @@ def _category() -> Any:
     return _CATEGORY[0]
 
 
-def _nanoseconds(match: re.Match[str]) -> int:
-    hours, minutes, seconds, fraction = (int(match.group(i)) for i in range(1, 5))
-    return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + fraction
+def log_lines(text: str) -> Iterator[tuple[int, str, str]]:
+    """The lines of a GStreamer debug log as (ns since gst_init, thread, message)."""
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if match is not None:
+            hours, minutes, seconds, fraction = (int(match.group(i)) for i in range(1, 5))
+            ns = ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + fraction
+            yield ns, match.group(5), match.group(7)
+
+
+def split_rounds(text: str, marker: str, unit_ns: float) -> list[list[tuple[float, str, str]]]:
+    """The log's lines after each line containing ``marker``, one list per marker, as
+    (time since that marker in units of ``unit_ns``, thread, message)."""
+    rounds: list[list[tuple[float, str, str]]] = []
+    start = 0
+    for now, thread, message in log_lines(text):
+        if marker in message:
+            rounds.append([])
+            start = now
+        elif rounds:
+            rounds[-1].append(((now - start) / unit_ns, thread, message))
+    return rounds
 
 
 def parse(text: str) -> list[dict[str, float]]:
     """Every round's steps, in ms after its :func:`mark` line."""
-    rounds: list[list[tuple[float, str]]] = []
-    start = 0
-    for line in text.splitlines():
-        match = _LINE.match(line)
-        if match is None:
-            continue
-        now = _nanoseconds(match)
-        if _MARK in match.group(7):
-            rounds.append([])
-            start = now
-        elif rounds:
-            rounds[-1].append(((now - start) / 1e6, match.group(7)))
-    return [_steps(lines) for lines in rounds]
+    return [
+        _steps([(t, message) for t, _thread, message in lines])
+        for lines in split_rounds(text, _MARK, 1e6)
+    ]
 
 
 def _steps(lines: list[tuple[float, str]]) -> dict[str, float]:

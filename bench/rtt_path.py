@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 
 from .common import ensure_namespace, median
+from .gst_timeline import debug_environment, log_line, split_rounds
 
 __all__ = ["STEPS", "main", "parse"]
 
@@ -58,29 +59,10 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("on-message-data", r"on_message_data", "webrtcbin's thread (our signal handler)"),
 )
 
-_LINE = re.compile(r"^(\d+):(\d\d):(\d\d)\.(\d{9})\s+\d+\s+(0x[0-9a-f]+)\s+\w+\s+(\S+)\s+(.*)$")
-
-
-def _ns(match: re.Match[str]) -> int:
-    hours, minutes, seconds, fraction = (int(match.group(i)) for i in range(1, 5))
-    return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + fraction
-
 
 def parse(text: str) -> list[dict[str, tuple[float, str]]]:
     """Every round trip's steps: ``{"1 step" / "2 step": (µs after send, thread)}``."""
-    rounds: list[list[tuple[float, str, str]]] = []
-    start = 0
-    for line in text.splitlines():
-        match = _LINE.match(line)
-        if match is None:
-            continue
-        now, thread, message = _ns(match), match.group(5), match.group(7)
-        if _MARK_SEND in message:
-            rounds.append([])
-            start = now
-        elif rounds:
-            rounds[-1].append(((now - start) / 1e3, thread, message))
-    return [_steps(lines) for lines in rounds]
+    return [_steps(lines) for lines in split_rounds(text, _MARK_SEND, 1e3)]
 
 
 def _steps(lines: list[tuple[float, str, str]]) -> dict[str, tuple[float, str]]:
@@ -105,7 +87,6 @@ def _steps(lines: list[tuple[float, str, str]]) -> dict[str, tuple[float, str]]:
 
 
 async def _round_trips(rounds: int, log: bool) -> list[float]:
-    from .gst_timeline import log_line
     from .pairs import open_ours
 
     pair = await open_ours()
@@ -153,9 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ensure_namespace(args_list, module="bench.rtt_path")
     with tempfile.TemporaryDirectory(prefix="bench-rtt-path-") as directory:
         path = os.path.join(directory, "gst.log")
-        os.environ.update(
-            {"GST_DEBUG": CATEGORIES, "GST_DEBUG_FILE": path, "GST_DEBUG_NO_COLOR": "1"}
-        )
+        os.environ.update(debug_environment(path, CATEGORIES))
         logged = asyncio.run(_round_trips(args.rounds, log=True))
         with open(path) as file:
             rounds = [r for r in parse(file.read()) if r]
