@@ -37,6 +37,10 @@ def main(argv: list[str]) -> int:
         from .media import child_media
 
         result = asyncio.run(child_media(side, options))
+    elif kind == "element_costs":
+        from .memory import child_element_costs
+
+        result = child_element_costs(options)
     elif kind == "experiment":
         from .experiments import child_experiment
 

@@ -26,6 +26,7 @@ time of a ``--gst-log`` run with one without it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -88,18 +89,14 @@ def log_line(text: str) -> None:
     Gst.debug_log_literal(_category(), Gst.DebugLevel.ERROR, "bench", "mark", 0, None, text)
 
 
-_CATEGORY: list[Any] = []
-
-
+@functools.cache
 def _category() -> Any:
     from aiogstwebrtc.gst import Gst
 
-    if not _CATEGORY:
-        found = [c for c in Gst.debug_get_all_categories() if c.get_name() == "webrtcbin"]
-        if not found:
-            raise RuntimeError("webrtcbin's debug category is not registered")
-        _CATEGORY.append(found[0])
-    return _CATEGORY[0]
+    for category in Gst.debug_get_all_categories():
+        if category.get_name() == "webrtcbin":
+            return category
+    raise RuntimeError("webrtcbin's debug category is not registered")
 
 
 def log_lines(text: str) -> Iterator[tuple[int, str, str]]:

@@ -30,19 +30,16 @@ import argparse
 import asyncio
 import gc
 import itertools
-import json
-import os
 import re
-import subprocess
 import sys
 import tracemalloc
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from .common import ROOT, ensure_namespace
+from .common import ensure_namespace, run_child
 
-__all__ = ["element_census", "main", "mapping_rss"]
+__all__ = ["child_element_costs", "element_census", "main", "mapping_rss"]
 
 _STACK_SIZES = {8 << 20, (8 << 20) + 4096}
 _ARENA_ALIGN = 64 << 20  # glibc's HEAP_MAX_SIZE: each non-main arena's heap starts aligned to it
@@ -237,16 +234,23 @@ def _print_stages(stages: list[tuple[str, Counter[str]]], n: int) -> None:
     print(f"all stages: {total:.0f} KiB per pair")
 
 
-def _element_costs(type_names: list[str], instances: int) -> dict[str, float | None]:
-    """Each element's static cost, measured in a fresh process (no heap freed by pairs)."""
-    command = [sys.executable, "-m", "bench.memory", "--instances", str(instances)]
-    command += ["--element-costs", ",".join(type_names)]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
-    if completed.returncode != 0 or not lines:
-        raise RuntimeError(f"element costs: {completed.stderr.strip()[-500:]}")
-    costs: dict[str, float | None] = json.loads(lines[-1])
+def child_element_costs(options: dict[str, Any]) -> dict[str, Any]:
+    """In a fresh process (``bench.child element_costs``): each element's static cost, with
+    no heap freed by earlier pairs to reuse."""
+    from aiogstwebrtc.gst import ensure_init
+
+    ensure_init()
+    instances = int(options["instances"])
+    return {"costs": {name: _element_cost(name, instances) for name in options["names"]}}
+
+
+def _element_costs(names: list[str], instances: int) -> dict[str, float | None]:
+    result = run_child(
+        "element_costs", "ours", {"names": names, "instances": instances}, timeout=600
+    )
+    if "error" in result:
+        raise RuntimeError(f"element costs: {result['error']}")
+    costs: dict[str, float | None] = result["costs"]
     return costs
 
 
@@ -256,15 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)
     parser.add_argument("--pairs", type=int, default=40)
     parser.add_argument("--instances", type=int, default=200)
-    parser.add_argument("--element-costs", help=argparse.SUPPRESS)  # the child's part
     args = parser.parse_args(args_list)
-    if args.element_costs is not None:
-        from aiogstwebrtc.gst import Gst
-
-        Gst.init(None)
-        names = args.element_costs.split(",")
-        print(json.dumps({name: _element_cost(name, args.instances) for name in names}))
-        return 0
     ensure_namespace(args_list, module="bench.memory")
     tracemalloc.start()
     stages = asyncio.run(_stages(args.pairs))
