@@ -83,6 +83,13 @@ class Clock:
         return self.now
 
 
+async def negotiate(a: PeerConnection, b: PeerConnection) -> None:
+    """One offer/answer round: ``a`` offers, ``b`` answers (candidates trickle separately)."""
+    offer = await a.create_offer()
+    await a.set_local_description(offer)
+    await a.set_remote_description(await b.handle_offer(offer))
+
+
 async def media_pair(
     *sources: VideoSource | AudioSource,
 ) -> tuple[PeerConnection, PeerConnection, asyncio.Queue[RemoteTrack]]:
@@ -93,7 +100,5 @@ async def media_pair(
     wire_trickle(a, b)
     for source in sources:
         await a.add_track(source)
-    offer = await a.create_offer()
-    await a.set_local_description(offer)
-    await a.set_remote_description(await b.handle_offer(offer))
+    await negotiate(a, b)
     return a, b, tracks

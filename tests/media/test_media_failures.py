@@ -18,13 +18,7 @@ from aiogstwebrtc.media import (
     VideoSource,
     receiver,
 )
-from tests.helpers import wire_trickle
-
-
-async def _renegotiate(a: PeerConnection, b: PeerConnection) -> None:
-    offer = await a.create_offer()
-    await a.set_local_description(offer)
-    await a.set_remote_description(await b.handle_offer(offer))
+from tests.helpers import negotiate, wire_trickle
 
 
 def _webrtcbin_pads(_pipeline: Gst.Pipeline, webrtc: Gst.Element) -> tuple[int, int]:
@@ -39,20 +33,20 @@ async def test_add_and_remove_cycles_give_webrtcbin_its_sink_pads_back() -> None
     wire_trickle(a, b)
     try:
         await a.add_track(AudioSource())
-        await _renegotiate(a, b)
+        await negotiate(a, b)
         audio = await asyncio.wait_for(tracks.get(), 15)
         baseline = await a.run_in_glib(_webrtcbin_pads)
         for _ in range(3):
             video = await a.add_track(VideoSource(width=160, height=120))
             assert (await a.run_in_glib(_webrtcbin_pads))[0] == baseline[0] + 1
-            await _renegotiate(a, b)
+            await negotiate(a, b)
             await a.remove_track(video)
-            await _renegotiate(a, b)
+            await negotiate(a, b)
             assert await a.run_in_glib(_webrtcbin_pads) == baseline
         assert isinstance(await asyncio.wait_for(audio.recv(), 15), AudioFrame)  # still flowing
         # A track added after the cycles still reaches the other side.
         await a.add_track(VideoSource(width=160, height=120))
-        await _renegotiate(a, b)
+        await negotiate(a, b)
         while (track := await asyncio.wait_for(tracks.get(), 15)).kind != "video" or track.ended:
             pass
         assert isinstance(await asyncio.wait_for(track.recv(), 15), VideoFrame)
@@ -67,7 +61,7 @@ async def test_a_bad_sink_description_is_an_exception_and_the_track_plays_on() -
     wire_trickle(a, b)
     try:
         await a.add_track(VideoSource(width=160, height=120))
-        await _renegotiate(a, b)
+        await negotiate(a, b)
         track = await asyncio.wait_for(tracks.get(), 15)
         await asyncio.wait_for(track.recv(), 15)
 
@@ -118,7 +112,7 @@ async def test_a_remote_track_that_cannot_be_built_is_an_error_event(
     try:
         await a.add_track(VideoSource(width=160, height=120))
         await a.add_track(AudioSource())
-        await _renegotiate(a, b)
+        await negotiate(a, b)
         error = await asyncio.wait_for(errors.get(), 15)
         assert isinstance(error, WebRTCError)
         assert "cannot receive the remote video track" in str(error) and message in str(error)

@@ -14,14 +14,8 @@ import pytest
 from aiogstwebrtc import PeerConnection
 from aiogstwebrtc.media import AudioSource, RemoteTrack, VideoFrame, VideoSource
 from aiogstwebrtc.media.frames import rgb_stride
-from tests.helpers import connected_pair, media_pair
+from tests.helpers import connected_pair, media_pair, negotiate
 from tests.leakcheck import rss_bytes
-
-
-async def _renegotiate(a: PeerConnection, b: PeerConnection) -> None:
-    offer = await a.create_offer()
-    await a.set_local_description(offer)
-    await a.set_remote_description(await b.handle_offer(offer))
 
 
 # 322 pixels: RGB rows of 966 bytes that GStreamer pads to 968 (a wrong stride on either
@@ -115,7 +109,7 @@ async def test_renegotiation_keeps_the_data_channel_in_order() -> None:
         try:
             video = await a.add_track(VideoSource(width=320, height=240))
             await asyncio.wait_for(needed.wait(), 10)
-            await _renegotiate(a, b)
+            await negotiate(a, b)
             video_track = await asyncio.wait_for(tracks.get(), 15)
             assert video_track.kind == "video"
             await asyncio.wait_for(video_track.recv(), 15)
@@ -123,7 +117,7 @@ async def test_renegotiation_keeps_the_data_channel_in_order() -> None:
             needed.clear()
             await a.add_track(AudioSource())
             await asyncio.wait_for(needed.wait(), 10)
-            await _renegotiate(a, b)
+            await negotiate(a, b)
             audio_track = await asyncio.wait_for(tracks.get(), 15)
             assert audio_track.kind == "audio"
             await asyncio.wait_for(audio_track.recv(), 15)
@@ -133,7 +127,7 @@ async def test_renegotiation_keeps_the_data_channel_in_order() -> None:
             needed.clear()
             await a.remove_track(video)
             await asyncio.wait_for(needed.wait(), 10)
-            await _renegotiate(a, b)
+            await negotiate(a, b)
             await asyncio.wait_for(ended.wait(), 10)
             await asyncio.wait_for(audio_track.recv(), 15)  # audio goes on
         finally:
