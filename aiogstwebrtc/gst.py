@@ -90,6 +90,9 @@ def ensure_init() -> None:
 
 _elements_warmed = False
 
+#: The name of the warm-up thread (a program or a test may wait for it).
+WARM_UP_THREAD = "aiogst-warm-up"
+
 #: The elements webrtcbin makes for a connection's transports and data channels (1.22 and
 #: 1.26), ``dtlsdec`` first: its first instance makes the DTLS default key on 1.22.
 WARM_UP_ELEMENTS = (
@@ -138,7 +141,7 @@ def warm_up_elements() -> None:
         return
     _elements_warmed = True
     ensure_init()
-    threading.Thread(target=_make_elements, name="aiogst-warm-up", daemon=False).start()
+    threading.Thread(target=_make_elements, name=WARM_UP_THREAD, daemon=False).start()
 
 
 def _make_elements() -> None:

@@ -37,6 +37,10 @@ def main(argv: list[str]) -> int:
         from .media import child_media
 
         result = asyncio.run(child_media(side, options))
+    elif kind == "hold_pairs":
+        from .heap_by_library import child_hold_pairs
+
+        result = asyncio.run(child_hold_pairs(options))
     elif kind == "element_costs":
         from .memory import child_element_costs
 

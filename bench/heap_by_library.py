@@ -1,10 +1,10 @@
 """The heap of one pair, by the library that allocated it: ``python -m bench.heap_by_library``.
 
-Runs a child (this module with ``--child N``: N connected idle pairs of ours opened one
-after the other, held, then closed) under ``heaptrack`` twice, with a small and a large N,
-and reads each run's peak (when all N pairs are open) with ``heaptrack_print``. The child
-makes GStreamer's default DTLS key on its main thread before any pair: heaptrack's lock
-and the dynamic loader's can deadlock when the library's background key thread allocates
+Runs a child (``bench.child hold_pairs``: N connected idle pairs of ours opened one after
+the other, held, then closed) under ``heaptrack`` twice, with a small and a large N, and
+reads each run's peak (when all N pairs are open) with ``heaptrack_print``. The child lets
+the library's warm-up thread (plugins, classes, the DTLS default key) finish before any
+pair: heaptrack's lock and the dynamic loader's can deadlock when that thread allocates
 while another thread loads a plugin. Every allocation live at the peak is
 charged to the first library on its call stack that is not a general one (libc, GLib,
 GObject, the GStreamer core, the dynamic loader, libstdc++, libffi): ``libnice`` for the ICE
@@ -20,19 +20,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .common import ROOT, ensure_namespace
 
-__all__ = ["charge", "main", "parse_peaks"]
+__all__ = ["charge", "child_hold_pairs", "main", "parse_peaks"]
 
 #: Libraries that allocate on behalf of whoever called them: look further up the stack.
 GENERAL = (
@@ -136,10 +139,10 @@ def _recorded(output: Path) -> Path:
 
 def _profile(pairs: int, directory: Path) -> Counter[str]:
     output = directory / f"pairs{pairs}"
-    command = ["heaptrack", "-o", str(output), sys.executable, "-m", "bench.heap_by_library"]
+    command = ["heaptrack", "-o", str(output), sys.executable, "-m", "bench.child"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     subprocess.run(
-        [*command, "--child", str(pairs)],
+        [*command, "hold_pairs", "ours", json.dumps({"pairs": pairs})],
         cwd=ROOT,
         env=env,
         check=True,
@@ -166,21 +169,23 @@ def _profile(pairs: int, directory: Path) -> Counter[str]:
     return charge(parse_peaks(printed.stdout))
 
 
-async def _hold(pairs: int) -> None:
+async def child_hold_pairs(options: dict[str, Any]) -> dict[str, Any]:
+    """In the process heaptrack watches (``bench.child hold_pairs``): the library's warm-up
+    done alone first, then ``options["pairs"]`` pairs opened, held, closed."""
+    import aiogstwebrtc
+    from aiogstwebrtc.gst import WARM_UP_THREAD
+
     from .pairs import open_ours
 
-    opened = [await open_ours() for _ in range(pairs)]
+    aiogstwebrtc.prewarm()
+    for thread in threading.enumerate():
+        if thread.name == WARM_UP_THREAD:
+            thread.join(60)
+    opened = [await open_ours() for _ in range(int(options["pairs"]))]
     await asyncio.sleep(0.5)
     for pair in opened:
         await pair.close()
-
-
-def _child(pairs: int) -> None:
-    from aiogstwebrtc.gst import Gst, ensure_init
-
-    ensure_init()
-    Gst.ElementFactory.make("dtlsdec", None)  # the default key, before any other thread
-    asyncio.run(_hold(pairs))
+    return {"pairs": len(opened)}
 
 
 def _owner(library: str) -> str:
@@ -193,11 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.heap_by_library", description=__doc__)
     parser.add_argument("--small", type=int, default=5)
     parser.add_argument("--large", type=int, default=35)
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(args_list)
-    if args.child is not None:
-        _child(args.child)
-        return 0
     if shutil.which("heaptrack") is None or shutil.which("heaptrack_print") is None:
         print("needs heaptrack (Debian package heaptrack)", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import json
 import threading
 
 import aiogstwebrtc
-from aiogstwebrtc.gst import Gst
+from aiogstwebrtc.gst import WARM_UP_THREAD, Gst
 from tests.helpers import connected_pair
 
 
@@ -31,7 +31,7 @@ async def data_channel_pair() -> None:
 async def main() -> None:
     aiogstwebrtc.prewarm()
     for thread in threading.enumerate():
-        if thread.name == "aiogst-warm-up":
+        if thread.name == WARM_UP_THREAD:
             thread.join(30)
     warmed = loaded()
     await data_channel_pair()
