@@ -1,0 +1,99 @@
+#!/bin/sh
+# Build GStreamer 1.22.0's webrtcbin plugin (libgstwebrtc.so) from the Debian source tarball
+# in three variants, to measure the receive-path changes docs/performance.md proposes for
+# GStreamer ("The receive path inside webrtcbin: two hops fewer, measured on a local build"):
+#   control  as released
+#   direct   a data channel's received message is emitted (on-message-data/-string) on the
+#            streaming thread that received it, not handed to webrtcbin's operation thread
+#   lean     direct, and no queue between nicesrc and dtlssrtpdec in the transport's
+#            receive bin (nicesrc's own thread decrypts and feeds SCTP)
+# Each variant is a plugin directory holding links to every system plugin but webrtc's and
+# the variant's own libgstwebrtc.so; run anything against one with
+#   GST_PLUGIN_SYSTEM_PATH_1_0=$OUT/lean/plugins GST_REGISTRY_1_0=$OUT/lean/registry.bin \
+#     scripts/in-netns.sh .venv/bin/python -m bench --only rtt_32b
+# Needs (Debian 12): gcc, curl, python3, libgstreamer-plugins-bad1.0-dev,
+# libgstreamer1.0-dev, libgstreamer-plugins-base1.0-dev, libnice-dev. Nothing is installed
+# system-wide.
+set -eu
+OUT=${1:-/tmp/webrtcbin}
+VERSION=1.22.0
+TARBALL=gst-plugins-bad1.0_$VERSION.orig.tar.xz
+SYSTEM_PLUGINS=${SYSTEM_PLUGINS:-/usr/lib/x86_64-linux-gnu/gstreamer-1.0}
+mkdir -p "$OUT"
+cd "$OUT"
+[ -f "$TARBALL" ] || curl -fsSL -o "$TARBALL" \
+  "http://deb.debian.org/debian/pool/main/g/gst-plugins-bad1.0/$TARBALL"
+[ -d "gst-plugins-bad-$VERSION" ] || tar -xJf "$TARBALL"
+TREE=$OUT/gst-plugins-bad-$VERSION
+SRC=$TREE/ext/webrtc
+
+# Each variant's sources: a copy of ext/webrtc with the variant's edits, checked to apply.
+variant_sources() {
+  rm -rf "$OUT/$1/src"
+  mkdir -p "$OUT/$1"
+  cp -r "$SRC" "$OUT/$1/src"
+  python3 - "$OUT/$1/src" "$1" <<'EOF'
+import pathlib, sys
+
+src, variant = pathlib.Path(sys.argv[1]), sys.argv[2]
+
+
+def edit(name: str, old: str, new: str) -> None:
+    path = src / name
+    text = path.read_text()
+    if text.count(old) != 1:
+        sys.exit(f"{name}: the text to replace is not there once: {old!r}")
+    path.write_text(text.replace(old, new))
+
+
+if variant in ("direct", "lean"):
+    # The message goes to the application on the thread that received it (sctpdec's task
+    # for the stream) instead of a task queued to webrtcbin's operation thread.
+    edit("webrtcdatachannel.c",
+         "_channel_enqueue_task (channel, (ChannelTask) _emit_have_string, str,\n"
+         "            g_free);",
+         "_emit_have_string (GST_WEBRTC_DATA_CHANNEL (channel), str);\n"
+         "        g_free (str);")
+    edit("webrtcdatachannel.c",
+         "_channel_enqueue_task (channel, (ChannelTask) _emit_have_data, data,\n"
+         "            (GDestroyNotify) g_bytes_unref);",
+         "_emit_have_data (channel, data);\n"
+         "        g_bytes_unref (data);")
+if variant == "lean":
+    # nicesrc feeds dtlssrtpdec directly; the queue object is kept (the receive-state code
+    # sets its "leaky" property) but never added to the bin, so it has no thread.
+    edit("transportreceivebin.c",
+         "  gst_bin_add (GST_BIN (receive), GST_ELEMENT (receive->queue));\n",
+         "  gst_object_ref_sink (receive->queue);\n")
+    edit("transportreceivebin.c",
+         'if (!gst_element_link_pads (capsfilter, "src", receive->queue, "sink"))',
+         "if (FALSE)")
+    edit("transportreceivebin.c",
+         'if (!gst_element_link_pads (receive->queue, "src", transport->dtlssrtpdec,\n'
+         '          "sink"))',
+         'if (!gst_element_link_pads (capsfilter, "src", transport->dtlssrtpdec,\n'
+         '          "sink"))')
+EOF
+}
+
+build() {
+  variant_sources "$1"
+  mkdir -p "$OUT/$1/plugins"
+  # shellcheck disable=SC2046  # pkg-config's flags are meant to split
+  gcc -O2 -g -fPIC -shared -o "$OUT/$1/plugins/libgstwebrtc.so" "$OUT/$1"/src/*.c \
+    -DGST_USE_UNSTABLE_API '-DVERSION="1.22.0"' '-DPACKAGE="gst-plugins-bad"' '-DGST_PACKAGE_NAME="local build"' \
+    '-DGST_PACKAGE_ORIGIN="bench/gstreamer/build-webrtcbin.sh"' '-DGETTEXT_PACKAGE="gst"' \
+    -I"$TREE/gst-libs" \
+    $(pkg-config --cflags --libs gstreamer-webrtc-1.0 gstreamer-webrtc-nice-1.0 \
+      gstreamer-sctp-1.0 gstreamer-app-1.0 gstreamer-rtp-1.0 gstreamer-sdp-1.0 \
+      gstreamer-base-1.0 gio-2.0)
+  for plugin in "$SYSTEM_PLUGINS"/*.so; do
+    [ "$(basename "$plugin")" = libgstwebrtc.so ] || ln -sf "$plugin" "$OUT/$1/plugins/"
+  done
+  rm -f "$OUT/$1/registry.bin"
+}
+
+build control
+build direct
+build lean
+echo "built: $OUT/{control,direct,lean}/plugins (GST_PLUGIN_SYSTEM_PATH_1_0 selects one)"
