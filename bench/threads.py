@@ -19,7 +19,12 @@ from collections.abc import Sequence
 
 from .common import ensure_namespace
 
-__all__ = ["census", "main"]
+__all__ = ["census", "main", "thread_kind"]
+
+
+def thread_kind(name: str) -> str:
+    """A thread's name with its digits replaced by ``#``: one kind for every instance."""
+    return re.sub(r"\d+", "#", name)
 
 
 def census() -> Counter[str]:
@@ -31,7 +36,7 @@ def census() -> Counter[str]:
                 name = comm.read().strip()
         except OSError:
             continue
-        names[re.sub(r"\d+", "#", name)] += 1
+        names[thread_kind(name)] += 1
     return names
 
 
