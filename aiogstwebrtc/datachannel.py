@@ -73,6 +73,10 @@ class _ChannelEvents(EventEmitter):
             self.emit("message", channel._taken(queue.popleft()))
 
 
+#: ``DataChannel._amount_bound`` before webrtcbin's buffered amount was first read.
+_AMOUNT_UNREAD = 1 << 62
+
+
 class DataChannel:
     """A WebRTC data channel (``RTCDataChannel``) backed by webrtcbin.
 
@@ -107,6 +111,11 @@ class DataChannel:
         self._ready_state = "connecting"
         self._threshold = DEFAULT_BUFFERED_AMOUNT_LOW_THRESHOLD
         channel.set_property("buffered-amount-low-threshold", self._threshold)
+        # An upper bound of webrtcbin's buffered amount without asking it (asyncio thread):
+        # the amount last read plus every byte sent since. webrtcbin only lowers the amount
+        # on its own, so while the bound is at or below the threshold drain() need not ask.
+        # Unknown until first read: webrtcbin counts its DCEP OPEN/ACK messages too.
+        self._amount_bound = _AMOUNT_UNREAD
         self._queue: collections.deque[Message] = collections.deque()
         self._incoming: collections.deque[Message] = collections.deque()
         self._incoming_scheduled = False
@@ -188,7 +197,9 @@ class DataChannel:
         channel = self._channel
         if channel is None:
             return 0
-        return int(channel.get_property("buffered-amount"))
+        amount = int(channel.get_property("buffered-amount"))
+        self._amount_bound = amount
+        return amount
 
     @property
     def buffered_amount_low_threshold(self) -> int:
@@ -259,6 +270,7 @@ class DataChannel:
             raise MessageTooLargeError(
                 f"message of {size} bytes is over the {MAX_MESSAGE_SIZE}-byte limit"
             )
+        self._amount_bound += size  # before the call: the bytes may count from any moment on
         try:
             if isinstance(data, str):
                 channel.send_string_full(data)
@@ -271,6 +283,8 @@ class DataChannel:
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until :attr:`buffered_amount` is at or below the low threshold."""
+        if self._amount_bound <= self._threshold:
+            return  # below it for certain: webrtcbin not asked (a call per message saved)
         while self.buffered_amount > self._threshold:
             if self._ready_state == "closed":
                 raise ClosedError(f"data channel {self._label!r} closed with data queued")

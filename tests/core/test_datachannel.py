@@ -88,6 +88,39 @@ async def test_drain_sends_50_mb_with_bounded_memory() -> None:
         assert rss_bytes() - start_rss < 40 * 1024 * 1024
 
 
+async def test_drain_alone_keeps_what_webrtcbin_holds_at_the_threshold() -> None:
+    """An application that only calls drain() (never reads buffered_amount): after every
+    drain, webrtcbin holds at most the threshold. drain() skips asking webrtcbin while its
+    own bound (last amount read plus bytes sent since) is under the threshold; a bound that
+    missed bytes, binary or text, would let the amount run far past it here."""
+    async with connected_pair() as pair:
+        threshold = 256 * 1024
+        pair.channel.buffered_amount_low_threshold = threshold
+        binary, text = b"\xab" * 65536, "é" * 30000  # 64 KiB, and 60,000 bytes as UTF-8
+        rounds = 200
+        total = rounds // 2 * (len(binary) + len(text.encode()))
+        received = 0
+        done = asyncio.Event()
+
+        def count(message: str | bytes) -> None:
+            nonlocal received
+            received += len(message.encode() if isinstance(message, str) else message)
+            if received >= total:
+                done.set()
+
+        pair.remote.on("message", count)
+        webrtcbin_channel = pair.channel._channel  # read directly: no refresh of the bound
+        assert webrtcbin_channel is not None
+        most = 0
+        for number in range(rounds):
+            pair.channel.send(binary if number % 2 else text)
+            await pair.channel.drain(timeout=20)
+            most = max(most, webrtcbin_channel.get_property("buffered-amount"))
+        await asyncio.wait_for(done.wait(), 60)
+        assert received == total
+        assert most <= threshold
+
+
 async def test_async_iteration_ends_when_the_channel_closes() -> None:
     async with connected_pair() as pair:
         for word in ("a", "b", "c"):
