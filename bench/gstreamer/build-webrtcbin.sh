@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build GStreamer 1.22.0's webrtcbin plugin (libgstwebrtc.so) from the Debian source tarball
+# Build the installed GStreamer's webrtcbin plugin (libgstwebrtc.so: 1.22.0 on Debian 12, 1.26.2
+# on Debian 13) from Debian's source tarball of that version
 # in three variants, to measure the receive-path changes docs/performance.md proposes for
 # GStreamer ("The receive path inside webrtcbin: two hops fewer, measured on a local build"):
 #   control  as released
@@ -11,20 +12,24 @@
 # the variant's own libgstwebrtc.so; run anything against one with
 #   GST_PLUGIN_SYSTEM_PATH_1_0=$OUT/lean/plugins GST_REGISTRY_1_0=$OUT/lean/registry.bin \
 #     scripts/in-netns.sh .venv/bin/python -m bench --only rtt_32b
-# Needs (Debian 12): gcc, curl, python3, libgstreamer-plugins-bad1.0-dev,
+# Needs (Debian 12 or 13): gcc, curl, python3, libgstreamer-plugins-bad1.0-dev,
 # libgstreamer1.0-dev, libgstreamer-plugins-base1.0-dev, libnice-dev. Nothing is installed
 # system-wide.
 set -eu
 OUT=${1:-/tmp/webrtcbin}
-VERSION=1.22.0
+VERSION=${VERSION:-$(pkg-config --modversion gstreamer-webrtc-1.0)}
 TARBALL=gst-plugins-bad1.0_$VERSION.orig.tar.xz
 SYSTEM_PLUGINS=${SYSTEM_PLUGINS:-/usr/lib/x86_64-linux-gnu/gstreamer-1.0}
 mkdir -p "$OUT"
 cd "$OUT"
-[ -f "$TARBALL" ] || curl -fsSL -o "$TARBALL" \
-  "http://deb.debian.org/debian/pool/main/g/gst-plugins-bad1.0/$TARBALL"
-[ -d "gst-plugins-bad-$VERSION" ] || tar -xJf "$TARBALL"
-TREE=$OUT/gst-plugins-bad-$VERSION
+# TREE: a gst-plugins-bad source tree of that version already at hand (e.g. from GStreamer's
+# git at tag $VERSION, subprojects/gst-plugins-bad, where the tarball is not served).
+if [ -z "${TREE:-}" ]; then
+  [ -f "$TARBALL" ] || curl -fsSL -o "$TARBALL" \
+    "http://deb.debian.org/debian/pool/main/g/gst-plugins-bad1.0/$TARBALL"
+  [ -d "gst-plugins-bad-$VERSION" ] || tar -xJf "$TARBALL"
+  TREE=$OUT/gst-plugins-bad-$VERSION
+fi
 SRC=$TREE/ext/webrtc
 
 # Each variant's sources: a copy of ext/webrtc with the variant's edits, checked to apply.
@@ -81,7 +86,7 @@ build() {
   mkdir -p "$OUT/$1/plugins"
   # shellcheck disable=SC2046  # pkg-config's flags are meant to split
   gcc -O2 -g -fPIC -shared -o "$OUT/$1/plugins/libgstwebrtc.so" "$OUT/$1"/src/*.c \
-    -DGST_USE_UNSTABLE_API '-DVERSION="1.22.0"' '-DPACKAGE="gst-plugins-bad"' '-DGST_PACKAGE_NAME="local build"' \
+    -DGST_USE_UNSTABLE_API "-DVERSION=\"$VERSION\"" '-DPACKAGE="gst-plugins-bad"' '-DGST_PACKAGE_NAME="local build"' \
     '-DGST_PACKAGE_ORIGIN="bench/gstreamer/build-webrtcbin.sh"' '-DGETTEXT_PACKAGE="gst"' \
     -I"$TREE/gst-libs" \
     $(pkg-config --cflags --libs gstreamer-webrtc-1.0 gstreamer-webrtc-nice-1.0 \
