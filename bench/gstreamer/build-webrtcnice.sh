@@ -1,21 +1,29 @@
 #!/bin/sh
-# Build GStreamer 1.22.0's libgstwebrtcnice (webrtcbin's ICE, on libnice) twice from the
-# Debian source tarball: as released ("control") and with aggressive nomination
+# Build the installed GStreamer's libgstwebrtcnice (webrtcbin's ICE, on libnice; 1.22.0 on
+# Debian 12, 1.26.2 on Debian 13) twice from Debian's source tarball of that version: as released ("control") and with aggressive nomination
 # ("aggressive"), to measure the change docs/performance.md proposes for GStreamer
 # ("Aggressive nomination, a change inside GStreamer"). Run the bench against either with
 #   LD_LIBRARY_PATH=$OUT/aggressive scripts/in-netns.sh .venv/bin/python -m bench --only open_warm
-# Needs (Debian 12): gcc, curl, libgstreamer-plugins-bad1.0-dev, libgstreamer1.0-dev,
+# Needs (Debian 12 or 13): gcc, curl, libgstreamer-plugins-bad1.0-dev, libgstreamer1.0-dev,
 # libgstreamer-plugins-base1.0-dev, libnice-dev. Nothing is installed system-wide.
 set -eu
 OUT=${1:-/tmp/webrtcnice}
-VERSION=1.22.0
+VERSION=${VERSION:-$(pkg-config --modversion gstreamer-webrtc-1.0)}
 TARBALL=gst-plugins-bad1.0_$VERSION.orig.tar.xz
 mkdir -p "$OUT"
 cd "$OUT"
-[ -f "$TARBALL" ] || curl -fsSL -o "$TARBALL" \
-  "http://deb.debian.org/debian/pool/main/g/gst-plugins-bad1.0/$TARBALL"
-[ -d "gst-plugins-bad-$VERSION" ] || tar -xJf "$TARBALL"
-SRC=$OUT/gst-plugins-bad-$VERSION/gst-libs/gst/webrtc/nice
+# TREE: a gst-plugins-bad source tree of that version already at hand (e.g. from GStreamer's
+# git at tag $VERSION, subprojects/gst-plugins-bad, where the tarball is not served).
+if [ -z "${TREE:-}" ]; then
+  [ -f "$TARBALL" ] || curl -fsSL -o "$TARBALL" \
+    "http://deb.debian.org/debian/pool/main/g/gst-plugins-bad1.0/$TARBALL"
+  [ -d "gst-plugins-bad-$VERSION" ] || tar -xJf "$TARBALL"
+  TREE=$OUT/gst-plugins-bad-$VERSION
+fi
+SRC=$TREE/gst-libs/gst/webrtc/nice
+# as GStreamer's meson does: consent freshness with a libnice newer than 0.1.21.1
+CONSENT=
+if pkg-config --atleast-version=0.1.22 nice; then CONSENT=-DHAVE_LIBNICE_CONSENT_FIX; fi
 # webrtcbin asks libnice for regular nomination (RFC 8445); without the option libnice
 # nominates aggressively: the controlling agent's first checks carry USE-CANDIDATE.
 sed 's#^  options |= NICE_AGENT_OPTION_REGULAR_NOMINATION;#  /* aggressive nomination */#' \
@@ -26,7 +34,7 @@ build() {
   # shellcheck disable=SC2046  # pkg-config's flags are meant to split
   gcc -O2 -g -fPIC -shared -o "$OUT/$1/libgstwebrtcnice-1.0.so.0" \
     -Wl,-soname,libgstwebrtcnice-1.0.so.0 "$SRC/$2" "$SRC/nicestream.c" "$SRC/nicetransport.c" \
-    -DGST_USE_UNSTABLE_API -DBUILDING_GST_WEBRTCNICE '-DG_LOG_DOMAIN="GStreamer-webrtcnice"' \
+    -DGST_USE_UNSTABLE_API -DBUILDING_GST_WEBRTCNICE '-DG_LOG_DOMAIN="GStreamer-webrtcnice"' $CONSENT \
     -I"$SRC/../../.." $(pkg-config --cflags --libs gstreamer-webrtc-1.0 gstreamer-sdp-1.0 nice gio-2.0)
 }
 build control nice.c
