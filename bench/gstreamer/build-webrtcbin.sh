@@ -17,19 +17,11 @@
 # system-wide.
 set -eu
 OUT=${1:-/tmp/webrtcbin}
-VERSION=${VERSION:-$(pkg-config --modversion gstreamer-webrtc-1.0)}
-TARBALL=gst-plugins-bad1.0_$VERSION.orig.tar.xz
 SYSTEM_PLUGINS=${SYSTEM_PLUGINS:-/usr/lib/x86_64-linux-gnu/gstreamer-1.0}
+HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 cd "$OUT"
-# TREE: a gst-plugins-bad source tree of that version already at hand (e.g. from GStreamer's
-# git at tag $VERSION, subprojects/gst-plugins-bad, where the tarball is not served).
-if [ -z "${TREE:-}" ]; then
-  [ -f "$TARBALL" ] || curl -fsSL -o "$TARBALL" \
-    "http://deb.debian.org/debian/pool/main/g/gst-plugins-bad1.0/$TARBALL"
-  [ -d "gst-plugins-bad-$VERSION" ] || tar -xJf "$TARBALL"
-  TREE=$OUT/gst-plugins-bad-$VERSION
-fi
+. "$HERE/source-tree.sh"
 SRC=$TREE/ext/webrtc
 
 # Each variant's sources: a copy of ext/webrtc with the variant's edits, checked to apply.

@@ -8,18 +8,10 @@
 # libgstreamer-plugins-base1.0-dev, libnice-dev. Nothing is installed system-wide.
 set -eu
 OUT=${1:-/tmp/webrtcnice}
-VERSION=${VERSION:-$(pkg-config --modversion gstreamer-webrtc-1.0)}
-TARBALL=gst-plugins-bad1.0_$VERSION.orig.tar.xz
+HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 cd "$OUT"
-# TREE: a gst-plugins-bad source tree of that version already at hand (e.g. from GStreamer's
-# git at tag $VERSION, subprojects/gst-plugins-bad, where the tarball is not served).
-if [ -z "${TREE:-}" ]; then
-  [ -f "$TARBALL" ] || curl -fsSL -o "$TARBALL" \
-    "http://deb.debian.org/debian/pool/main/g/gst-plugins-bad1.0/$TARBALL"
-  [ -d "gst-plugins-bad-$VERSION" ] || tar -xJf "$TARBALL"
-  TREE=$OUT/gst-plugins-bad-$VERSION
-fi
+. "$HERE/source-tree.sh"
 SRC=$TREE/gst-libs/gst/webrtc/nice
 # as GStreamer's meson does: consent freshness with a libnice newer than 0.1.21.1
 CONSENT=
