@@ -114,7 +114,7 @@ class DataChannel:
         # An upper bound of webrtcbin's buffered amount without asking it (asyncio thread):
         # the amount last read plus every byte sent since. webrtcbin only lowers the amount
         # on its own, so while the bound is at or below the threshold drain() need not ask.
-        # Unknown until first read: webrtcbin counts its DCEP OPEN/ACK messages too.
+        # Unknown until first read once open: webrtcbin counts its DCEP OPEN/ACK too.
         self._amount_bound = _AMOUNT_UNREAD
         self._queue: collections.deque[Message] = collections.deque()
         self._incoming: collections.deque[Message] = collections.deque()
@@ -198,7 +198,8 @@ class DataChannel:
         if channel is None:
             return 0
         amount = int(channel.get_property("buffered-amount"))
-        self._amount_bound = amount
+        if self._ready_state == "open":  # until then webrtcbin may still add its DCEP OPEN
+            self._amount_bound = amount
         return amount
 
     @property
