@@ -88,9 +88,9 @@ def ensure_init() -> None:
             _initialised = True
 
 
-_elements_warmed = False
+_warm_up_thread: threading.Thread | None = None  # started once per process
 
-#: The name of the warm-up thread (a program or a test may wait for it).
+#: The name of the warm-up thread (as thread listings show it).
 WARM_UP_THREAD = "aiogst-warm-up"
 
 #: The elements webrtcbin makes for a connection's transports and data channels (1.22 and
@@ -136,12 +136,20 @@ def warm_up_elements() -> None:
     key was still being made crashed otherwise: OpenSSL's exit clean-up freed the locks the
     key generation was using (SIGSEGV in ``RAND_priv_bytes``).
     """
-    global _elements_warmed
-    if _elements_warmed:
+    global _warm_up_thread
+    if _warm_up_thread is not None:
         return
-    _elements_warmed = True
     ensure_init()
-    threading.Thread(target=_make_elements, name=WARM_UP_THREAD, daemon=False).start()
+    _warm_up_thread = threading.Thread(target=_make_elements, name=WARM_UP_THREAD, daemon=False)
+    _warm_up_thread.start()
+
+
+def join_warm_up(timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for the warm-up thread, if one was started (for a
+    measurement or a test that must see the warm-up finished before it goes on)."""
+    thread = _warm_up_thread
+    if thread is not None:
+        thread.join(timeout)
 
 
 def _make_elements() -> None:

@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -173,14 +172,12 @@ async def child_hold_pairs(options: dict[str, Any]) -> dict[str, Any]:
     """In the process heaptrack watches (``bench.child hold_pairs``): the library's warm-up
     done alone first, then ``options["pairs"]`` pairs opened, held, closed."""
     import aiogstwebrtc
-    from aiogstwebrtc.gst import WARM_UP_THREAD
+    from aiogstwebrtc.gst import join_warm_up
 
     from .pairs import open_ours
 
     aiogstwebrtc.prewarm()
-    for thread in threading.enumerate():
-        if thread.name == WARM_UP_THREAD:
-            thread.join(60)
+    join_warm_up(60)
     opened = [await open_ours() for _ in range(int(options["pairs"]))]
     await asyncio.sleep(0.5)
     for pair in opened:

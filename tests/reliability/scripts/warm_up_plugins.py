@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 
 import aiogstwebrtc
-from aiogstwebrtc.gst import WARM_UP_THREAD, Gst
+from aiogstwebrtc.gst import Gst, join_warm_up
 from tests.helpers import connected_pair
 
 
@@ -30,9 +29,7 @@ async def data_channel_pair() -> None:
 
 async def main() -> None:
     aiogstwebrtc.prewarm()
-    for thread in threading.enumerate():
-        if thread.name == WARM_UP_THREAD:
-            thread.join(30)
+    join_warm_up(30)
     warmed = loaded()
     await data_channel_pair()
     after_data = loaded()
