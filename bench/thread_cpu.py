@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .common import ensure_namespace
-from .threads import thread_kind
+from .threads import named_threads
 
 __all__ = ["main", "measure", "thread_cpu"]
 
@@ -35,26 +35,23 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 def thread_cpu() -> Counter[tuple[str, str]]:
     """CPU seconds (user + system) of each thread of this process, keyed by (name, id)."""
     seconds: Counter[tuple[str, str]] = Counter()
-    for task in os.listdir("/proc/self/task"):
+    for task, kind in named_threads():
         try:
-            with open(f"/proc/self/task/{task}/comm") as comm:
-                name = comm.read().strip()
             with open(f"/proc/self/task/{task}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:  # the thread ended meanwhile
             continue
-        seconds[(thread_kind(name), task)] += (int(fields[11]) + int(fields[12])) / _TICKS
+        seconds[(kind, task)] += (int(fields[11]) + int(fields[12])) / _TICKS
     return seconds
 
 
 async def measure(size: int, count: int) -> dict[str, Any]:
     """One warm-up transfer, then one measured; the per-thread CPU of the second."""
-    from .datachannels import THRESHOLD, ours_transfer
+    from .datachannels import ours_transfer
     from .pairs import open_ours
 
     pair = await open_ours()
-    try:
-        pair.channel.buffered_amount_low_threshold = THRESHOLD
+    try:  # ours_transfer sets the bench's drain threshold itself
         await ours_transfer(pair, size, count)
         before, process_before = thread_cpu(), time.process_time()
         wall = await ours_transfer(pair, size, count)

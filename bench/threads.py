@@ -15,11 +15,11 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .common import ensure_namespace
 
-__all__ = ["census", "main", "thread_kind"]
+__all__ = ["census", "main", "named_threads", "thread_kind"]
 
 
 def thread_kind(name: str) -> str:
@@ -27,17 +27,21 @@ def thread_kind(name: str) -> str:
     return re.sub(r"\d+", "#", name)
 
 
-def census() -> Counter[str]:
-    """Thread names of this process, digits replaced by ``#``."""
-    names: Counter[str] = Counter()
+def named_threads() -> Iterator[tuple[str, str]]:
+    """(id, kind) of each thread of this process (``/proc/self/task``), skipping any that
+    ended while being read."""
     for task in os.listdir("/proc/self/task"):
         try:
             with open(f"/proc/self/task/{task}/comm") as comm:
                 name = comm.read().strip()
         except OSError:
             continue
-        names[thread_kind(name)] += 1
-    return names
+        yield task, thread_kind(name)
+
+
+def census() -> Counter[str]:
+    """Thread names of this process, digits replaced by ``#``."""
+    return Counter(kind for _task, kind in named_threads())
 
 
 async def _run(pairs: int) -> tuple[Counter[str], Counter[str]]:
