@@ -1,13 +1,18 @@
 #!/bin/sh
 # Build the installed GStreamer's webrtcbin plugin (libgstwebrtc.so: 1.22.0 on Debian 12, 1.26.2
 # on Debian 13) from Debian's source tarball of that version
-# in three variants, to measure the receive-path changes docs/performance.md proposes for
+# in four variants, to measure the receive-path changes docs/performance.md proposes for
 # GStreamer ("The receive path inside webrtcbin: two hops fewer, measured on a local build"):
 #   control  as released
 #   direct   a data channel's received message is emitted (on-message-data/-string) on the
 #            streaming thread that received it, not handed to webrtcbin's operation thread
 #   lean     direct, and no queue between nicesrc and dtlssrtpdec in the transport's
 #            receive bin (nicesrc's own thread decrypts and feeds SCTP)
+#   ordered  direct only while none of the channel's own tasks (its on-open, the
+#            on-data-channel that announces it, messages queued before) is queued or
+#            running on the operation thread, queued behind them otherwise: the form of
+#            "direct" that keeps a channel's events in order (python -m bench.first_messages)
+# VARIANTS="control ordered" builds only those.
 # Each variant is a plugin directory holding links to every system plugin but webrtc's and
 # the variant's own libgstwebrtc.so; run anything against one with
 #   GST_PLUGIN_SYSTEM_PATH_1_0=$OUT/lean/plugins GST_REGISTRY_1_0=$OUT/lean/registry.bin \
@@ -56,6 +61,42 @@ if variant in ("direct", "lean"):
          "            (GDestroyNotify) g_bytes_unref);",
          "_emit_have_data (channel, data);\n"
          "        g_bytes_unref (data);")
+if variant == "ordered":
+    # Each channel counts its tasks queued to (or running on) webrtcbin's operation thread;
+    # a received message is emitted on the receiving thread only when that count is zero,
+    # so it can overtake none of them (its channel's on-open and on-data-channel included).
+    edit("webrtcdatachannel.h",
+         "  gboolean                          peer_closed;\n",
+         "  gboolean                          peer_closed;\n"
+         "  gint                              pending_tasks;\n")
+    edit("webrtcdatachannel.c",
+         "  task->notify = notify;\n",
+         "  task->notify = notify;\n"
+         "  g_atomic_int_inc (&channel->pending_tasks);\n")
+    edit("webrtcdatachannel.c",
+         "  gst_object_unref (task->channel);\n\n  if (task->notify)",
+         "  g_atomic_int_add (&((WebRTCDataChannel *) task->channel)->pending_tasks, -1);\n"
+         "  gst_object_unref (task->channel);\n\n  if (task->notify)")
+    edit("webrtcdatachannel.c",
+         "_channel_enqueue_task (channel, (ChannelTask) _emit_have_string, str,\n"
+         "            g_free);",
+         "if (g_atomic_int_get (&channel->pending_tasks) == 0) {\n"
+         "          _emit_have_string (GST_WEBRTC_DATA_CHANNEL (channel), str);\n"
+         "          g_free (str);\n"
+         "        } else {\n"
+         "          _channel_enqueue_task (channel, (ChannelTask) _emit_have_string, str,\n"
+         "              g_free);\n"
+         "        }")
+    edit("webrtcdatachannel.c",
+         "_channel_enqueue_task (channel, (ChannelTask) _emit_have_data, data,\n"
+         "            (GDestroyNotify) g_bytes_unref);",
+         "if (g_atomic_int_get (&channel->pending_tasks) == 0) {\n"
+         "          _emit_have_data (channel, data);\n"
+         "          g_bytes_unref (data);\n"
+         "        } else {\n"
+         "          _channel_enqueue_task (channel, (ChannelTask) _emit_have_data, data,\n"
+         "              (GDestroyNotify) g_bytes_unref);\n"
+         "        }")
 if variant == "lean":
     # nicesrc feeds dtlssrtpdec directly; the queue object is kept (the receive-state code
     # sets its "leaky" property) but never added to the bin, so it has no thread.
@@ -90,7 +131,7 @@ build() {
   rm -f "$OUT/$1/registry.bin"
 }
 
-build control
-build direct
-build lean
-echo "built: $OUT/{control,direct,lean}/plugins (GST_PLUGIN_SYSTEM_PATH_1_0 selects one)"
+for variant in ${VARIANTS:-control direct lean ordered}; do
+  build "$variant"
+  echo "built: $OUT/$variant/plugins (GST_PLUGIN_SYSTEM_PATH_1_0 selects it)"
+done
