@@ -18,10 +18,11 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.browser.pagetools import browser_page, demo_state, require_chromium
+from tests.browser.pagetools import WAIT_MS, browser_page, demo_state, require_chromium
 
 from .markdown_blocks import Block, UnmarkedBlockError, read_blocks
 
@@ -148,6 +149,20 @@ async def _expect(process: asyncio.subprocess.Process, block: Block, seen: list[
     )
 
 
+async def _until(page: Any, condition: str, log: list[str]) -> None:
+    """Wait for ``condition`` on the page; if it never holds, say what the page saw."""
+    from playwright.async_api import TimeoutError as PageTimeout
+
+    try:
+        await page.wait_for_function(condition)
+    except PageTimeout:
+        state = await demo_state(page)
+        raise AssertionError(
+            f"{condition} did not hold in {WAIT_MS} ms; the page's state: {state}; "
+            f"its console: {log}"
+        ) from None
+
+
 async def test_the_tutorial_streams_python_video_to_a_browser_that_chats_back(
     tmp_path: Path,
 ) -> None:
@@ -180,12 +195,10 @@ async def test_the_tutorial_streams_python_video_to_a_browser_that_chats_back(
                 await page.get_by_role("button", name=name).click()
 
                 # The video plays, and keeps playing, at the script's size.
-                await page.wait_for_function("window.demo.framesDecoded > 30")
+                await _until(page, "window.demo.framesDecoded > 30", log)
                 first = (await demo_state(page))["framesDecoded"]
-                await page.wait_for_function(f"window.demo.framesDecoded > {first + 30}")
-                await page.wait_for_function(
-                    f"document.getElementById('remote').videoWidth === {width}"
-                )
+                await _until(page, f"window.demo.framesDecoded > {first + 30}", log)
+                await _until(page, f"document.getElementById('remote').videoWidth === {width}", log)
                 # The picture is the one Python drew: green is 128 outside the white bar.
                 greens = await page.evaluate(_MIDDLE_ROW_GREENS)
                 near = sum(1 for g in greens if abs(g - 128) <= 30)
