@@ -1,0 +1,161 @@
+#!/bin/sh
+# Build the installed GStreamer's DTLS plugin (libgstdtls.so: 1.22.0 on Debian 12, 1.26.2 on
+# Debian 13) in two variants, to measure the change docs/performance.md proposes for
+# GStreamer ("The first open of a process: a key nobody uses"):
+#   control   as released: every process's first dtlsdec makes an RSA-2048 key in its
+#             instance init, used only by decoders that are never given a certificate
+#   lazy-key  that key is made only when a decoder needs its connection (its own start,
+#             dtlsenc fetching it, its "pem" read) without having been given a "pem";
+#             a decoder given one before that (as aiogstwebrtc does with its ECDSA
+#             certificate, on the transport's dtlssrtpdec as it is added) never makes it
+# Each variant is a plugin directory holding links to every system plugin but dtls's and
+# the variant's own libgstdtls.so; run anything against one with
+#   GST_PLUGIN_SYSTEM_PATH_1_0=$OUT/lazy-key/plugins GST_REGISTRY_1_0=$OUT/lazy-key/registry.bin \
+#     scripts/in-netns.sh .venv/bin/python -m bench --only open_cold
+# Needs (Debian 12 or 13): gcc, curl, python3, libgstreamer1.0-dev, libssl-dev. TREE (see
+# source-tree.sh) for a release whose Debian tarball is not served. Nothing is installed
+# system-wide. VARIANTS="lazy-key" builds only that one.
+set -eu
+OUT=${1:-/tmp/gst-dtls}
+SYSTEM_PLUGINS=${SYSTEM_PLUGINS:-/usr/lib/x86_64-linux-gnu/gstreamer-1.0}
+HERE=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$OUT"
+cd "$OUT"
+. "$HERE/source-tree.sh"
+SRC=$TREE/ext/dtls
+
+variant_sources() {
+  rm -rf "$OUT/$1/src"
+  mkdir -p "$OUT/$1"
+  cp -r "$SRC" "$OUT/$1/src"
+  python3 - "$OUT/$1/src" "$1" <<'EOF'
+import pathlib, sys
+
+src, variant = pathlib.Path(sys.argv[1]), sys.argv[2]
+
+
+def edit(name: str, old: str, new: str) -> None:
+    path = src / name
+    text = path.read_text()
+    if text.count(old) != 1:
+        sys.exit(f"{name}: the text to replace is not there once: {old!r}")
+    path.write_text(text.replace(old, new))
+
+
+if variant == "lazy-key":
+    dec = "gstdtlsdec.c"
+    # No agent (so no generated key) in the instance init.
+    edit(dec, "  self->agent = get_agent_by_pem (NULL);\n  self->connection_id = NULL;",
+         "  self->agent = NULL;\n  self->connection_id = NULL;")
+    # Decoders with a connection id but no agent yet, for dtlsenc's fetch of the connection.
+    edit(dec, "static void\ngst_dtls_dec_init (GstDtlsDec * self)\n{",
+         """static GHashTable *pending_table = NULL;
+G_LOCK_DEFINE_STATIC (pending_table);
+
+static void
+forget_pending (GstDtlsDec * self)
+{
+  G_LOCK (pending_table);
+  if (pending_table && self->connection_id
+      && g_hash_table_lookup (pending_table, self->connection_id) == self)
+    g_hash_table_remove (pending_table, self->connection_id);
+  G_UNLOCK (pending_table);
+}
+
+/* The connection is needed now: with the generated key if no pem was given by now. */
+static void
+ensure_connection (GstDtlsDec * self)
+{
+  if (!self->agent)
+    self->agent = get_agent_by_pem (NULL);
+  if (self->connection_id && !self->connection)
+    create_connection (self, self->connection_id);
+  forget_pending (self);
+}
+
+static void
+gst_dtls_dec_init (GstDtlsDec * self)
+{""")
+    edit(dec, """      g_free (self->connection_id);
+      self->connection_id = g_value_dup_string (value);
+      g_return_if_fail (self->agent);
+      create_connection (self, self->connection_id);
+      break;""", """      forget_pending (self);
+      g_free (self->connection_id);
+      self->connection_id = g_value_dup_string (value);
+      if (self->agent) {
+        create_connection (self, self->connection_id);
+      } else if (self->connection_id) {
+        G_LOCK (pending_table);
+        if (!pending_table)
+          pending_table =
+              g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+        g_hash_table_insert (pending_table, g_strdup (self->connection_id), self);
+        G_UNLOCK (pending_table);
+      }
+      break;""")
+    edit(dec, """      if (self->connection_id) {
+        create_connection (self, self->connection_id);
+      }
+      break;""", """      if (self->connection_id) {
+        create_connection (self, self->connection_id);
+      }
+      forget_pending (self);
+      break;""")
+    edit(dec, """    case PROP_PEM:
+      g_value_take_string (value,""", """    case PROP_PEM:
+      if (!self->agent)
+        self->agent = get_agent_by_pem (NULL);
+      g_value_take_string (value,""")
+    edit(dec, """    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (self->connection) {""", """    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (self->connection_id && !self->connection)
+        ensure_connection (self);
+      if (self->connection) {""")
+    edit(dec, """  GstDtlsConnection *connection;
+  g_return_val_if_fail (id, NULL);
+""", """  GstDtlsConnection *connection;
+  GstDtlsDec *pending = NULL;
+  g_return_val_if_fail (id, NULL);
+
+  G_LOCK (pending_table);
+  if (pending_table && (pending = g_hash_table_lookup (pending_table, id)))
+    gst_object_ref (pending);
+  G_UNLOCK (pending_table);
+  if (pending) {
+    ensure_connection (pending);
+    gst_object_unref (pending);
+  }
+""")
+    edit(dec, """gst_dtls_dec_dispose (GObject * object)
+{
+  GstDtlsDec *self = GST_DTLS_DEC (object);
+""", """gst_dtls_dec_dispose (GObject * object)
+{
+  GstDtlsDec *self = GST_DTLS_DEC (object);
+
+  forget_pending (self);
+""")
+EOF
+}
+
+build() {
+  variant_sources "$1"
+  mkdir -p "$OUT/$1/plugins"
+  # shellcheck disable=SC2046  # pkg-config's flags are meant to split
+  gcc -O2 -g -fPIC -shared -o "$OUT/$1/plugins/libgstdtls.so" "$OUT/$1"/src/*.c \
+    -DGST_USE_UNSTABLE_API "-DVERSION=\"$VERSION\"" '-DPACKAGE="gst-plugins-bad"' '-DGST_PACKAGE_NAME="local build"' \
+    '-DGST_PACKAGE_ORIGIN="bench/gstreamer/build-dtls.sh"' '-DGETTEXT_PACKAGE="gst"' \
+    "-DPACKAGE_VERSION=\"$VERSION\"" \
+    -DOPENSSL_SUPPRESS_DEPRECATED -Wno-deprecated-declarations \
+    $(pkg-config --cflags --libs gstreamer-base-1.0 openssl libcrypto)
+  for plugin in "$SYSTEM_PLUGINS"/*.so; do
+    [ "$(basename "$plugin")" = libgstdtls.so ] || ln -sf "$plugin" "$OUT/$1/plugins/"
+  done
+  rm -f "$OUT/$1/registry.bin"
+}
+
+for variant in ${VARIANTS:-control lazy-key}; do
+  build "$variant"
+  echo "built: $OUT/$variant/plugins (GST_PLUGIN_SYSTEM_PATH_1_0 selects it)"
+done
