@@ -17,30 +17,20 @@
 # system-wide. VARIANTS="lazy-key" builds only that one.
 set -eu
 OUT=${1:-/tmp/gst-dtls}
-SYSTEM_PLUGINS=${SYSTEM_PLUGINS:-/usr/lib/x86_64-linux-gnu/gstreamer-1.0}
 HERE=$(cd "$(dirname "$0")" && pwd)
-mkdir -p "$OUT"
-cd "$OUT"
-. "$HERE/source-tree.sh"
-SRC=$TREE/ext/dtls
+PLUGIN=ext/dtls
+. "$HERE/variants.sh"
 
 variant_sources() {
-  rm -rf "$OUT/$1/src"
-  mkdir -p "$OUT/$1"
-  cp -r "$SRC" "$OUT/$1/src"
-  python3 - "$OUT/$1/src" "$1" <<'EOF'
-import pathlib, sys
+  copy_sources "$1"
+  python3 -B - "$OUT/$1/src" "$1" "$HERE" <<'EOF'
+import sys
 
-src, variant = pathlib.Path(sys.argv[1]), sys.argv[2]
+sys.path.insert(0, sys.argv[3])
+from source_edit import Sources
 
-
-def edit(name: str, old: str, new: str) -> None:
-    path = src / name
-    text = path.read_text()
-    if text.count(old) != 1:
-        sys.exit(f"{name}: the text to replace is not there once: {old!r}")
-    path.write_text(text.replace(old, new))
-
+sources = Sources.from_argv()
+edit, variant = sources.edit, sources.variant
 
 if variant == "lazy-key":
     dec = "gstdtlsdec.c"
@@ -149,13 +139,7 @@ build() {
     "-DPACKAGE_VERSION=\"$VERSION\"" \
     -DOPENSSL_SUPPRESS_DEPRECATED -Wno-deprecated-declarations \
     $(pkg-config --cflags --libs gstreamer-base-1.0 openssl libcrypto)
-  for plugin in "$SYSTEM_PLUGINS"/*.so; do
-    [ "$(basename "$plugin")" = libgstdtls.so ] || ln -sf "$plugin" "$OUT/$1/plugins/"
-  done
-  rm -f "$OUT/$1/registry.bin"
+  link_system_plugins "$1" libgstdtls.so
 }
 
-for variant in ${VARIANTS:-control lazy-key}; do
-  build "$variant"
-  echo "built: $OUT/$variant/plugins (GST_PLUGIN_SYSTEM_PATH_1_0 selects it)"
-done
+build_variants "control lazy-key"

@@ -22,31 +22,21 @@
 # system-wide.
 set -eu
 OUT=${1:-/tmp/webrtcbin}
-SYSTEM_PLUGINS=${SYSTEM_PLUGINS:-/usr/lib/x86_64-linux-gnu/gstreamer-1.0}
 HERE=$(cd "$(dirname "$0")" && pwd)
-mkdir -p "$OUT"
-cd "$OUT"
-. "$HERE/source-tree.sh"
-SRC=$TREE/ext/webrtc
+PLUGIN=ext/webrtc
+. "$HERE/variants.sh"
 
 # Each variant's sources: a copy of ext/webrtc with the variant's edits, checked to apply.
 variant_sources() {
-  rm -rf "$OUT/$1/src"
-  mkdir -p "$OUT/$1"
-  cp -r "$SRC" "$OUT/$1/src"
-  python3 - "$OUT/$1/src" "$1" <<'EOF'
-import pathlib, sys
+  copy_sources "$1"
+  python3 -B - "$OUT/$1/src" "$1" "$HERE" <<'EOF'
+import sys
 
-src, variant = pathlib.Path(sys.argv[1]), sys.argv[2]
+sys.path.insert(0, sys.argv[3])
+from source_edit import Sources
 
-
-def edit(name: str, old: str, new: str) -> None:
-    path = src / name
-    text = path.read_text()
-    if text.count(old) != 1:
-        sys.exit(f"{name}: the text to replace is not there once: {old!r}")
-    path.write_text(text.replace(old, new))
-
+sources = Sources.from_argv()
+edit, variant = sources.edit, sources.variant
 
 if variant in ("direct", "lean"):
     # The message goes to the application on the thread that received it (sctpdec's task
@@ -125,13 +115,7 @@ build() {
     $(pkg-config --cflags --libs gstreamer-webrtc-1.0 gstreamer-webrtc-nice-1.0 \
       gstreamer-sctp-1.0 gstreamer-app-1.0 gstreamer-rtp-1.0 gstreamer-sdp-1.0 \
       gstreamer-base-1.0 gio-2.0)
-  for plugin in "$SYSTEM_PLUGINS"/*.so; do
-    [ "$(basename "$plugin")" = libgstwebrtc.so ] || ln -sf "$plugin" "$OUT/$1/plugins/"
-  done
-  rm -f "$OUT/$1/registry.bin"
+  link_system_plugins "$1" libgstwebrtc.so
 }
 
-for variant in ${VARIANTS:-control direct lean ordered}; do
-  build "$variant"
-  echo "built: $OUT/$variant/plugins (GST_PLUGIN_SYSTEM_PATH_1_0 selects it)"
-done
+build_variants "control direct lean ordered"
